@@ -1,0 +1,165 @@
+//! The one error type of the runtime.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::decision::AuthorizationDecision;
+
+/// Result alias used throughout the runtime.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every way a governed call or an API operation can fail.
+///
+/// The variants mirror the failure modes of the official Python SDK, but each HTTP status the
+/// protocol defines maps to its own variant (the Python SDK leaks raw library errors for 404, 409,
+/// 429 and 5xx). [`Error::is_retryable`] says which ones a retry may cure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The API key was missing, invalid or expired (HTTP 401).
+    #[error("authentication failed: {message}")]
+    Authentication {
+        /// What the server (or the client) said.
+        message: String,
+    },
+    /// The key is valid but may not perform this operation (HTTP 403 without a governance body).
+    #[error("forbidden: {message}")]
+    Forbidden {
+        /// What the server said.
+        message: String,
+    },
+    /// Governance decided the action must not run. Carries the full decision (reason, rule,
+    /// policy violations, risk score).
+    #[error("action denied: {}", .0.reason.as_deref().unwrap_or("no reason given"))]
+    Denied(Box<AuthorizationDecision>),
+    /// A pending action was not approved or denied within the wait. The action did not run.
+    #[error("approval for action {action_id} not decided within {waited:?}")]
+    ApprovalTimeout {
+        /// The action that is still pending.
+        action_id: String,
+        /// How long the client waited.
+        waited: Duration,
+    },
+    /// The client is misconfigured; the message says what to set.
+    #[error("configuration error: {0}")]
+    Configuration(String),
+    /// The request conflicts with the server's state (HTTP 409).
+    #[error("conflict: {message}")]
+    Conflict {
+        /// What the server said.
+        message: String,
+    },
+    /// The service could not be reached (connection refused, reset, DNS, TLS).
+    #[error("connection error: {message}")]
+    Connection {
+        /// What went wrong.
+        message: String,
+    },
+    /// The kill switch is active for this agent or organisation; nothing was sent.
+    #[error("kill switch active: {reason}")]
+    KillSwitch {
+        /// The operator's reason.
+        reason: String,
+    },
+    /// The resource does not exist (HTTP 404).
+    #[error("not found: {message}")]
+    NotFound {
+        /// What the server said.
+        message: String,
+    },
+    /// Too many requests (HTTP 429); `retry_after` is the server's `Retry-After`, when given.
+    #[error("rate limited{}", .retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
+    RateLimited {
+        /// When the server said to retry.
+        retry_after: Option<Duration>,
+    },
+    /// The server failed (HTTP 5xx).
+    #[error("server error (HTTP {status}): {message}")]
+    Server {
+        /// The HTTP status code.
+        status: u16,
+        /// What the server said.
+        message: String,
+    },
+    /// A request did not complete in time.
+    #[error("request timed out after {after:?}")]
+    Timeout {
+        /// The configured timeout that elapsed.
+        after: Duration,
+    },
+    /// The request was refused as invalid (HTTP 400/422, or local validation).
+    #[error("validation failed: {message}")]
+    Validation {
+        /// Summary.
+        message: String,
+        /// Field name → what is wrong with it.
+        field_errors: BTreeMap<String, String>,
+    },
+    /// The circuit breaker is open; no request was sent.
+    #[error("circuit breaker open; retry in {retry_in:?}")]
+    CircuitOpen {
+        /// Time until the breaker half-opens.
+        retry_in: Duration,
+    },
+    /// The server answered something this client cannot interpret safely
+    /// (malformed JSON, an unknown decision string, a non-object body).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// Whether retrying the same request may succeed: connection problems, timeouts,
+    /// rate limiting and 5xx server errors.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Connection { .. }
+                | Error::Timeout { .. }
+                | Error::RateLimited { .. }
+                | Error::Server { .. }
+        )
+    }
+
+    /// Whether this error means "the governance service could not be consulted" — the
+    /// conditions under which a fail-open client lets an action proceed. Decisions (denied,
+    /// approval timeout, kill switch) and client mistakes are never in this set.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Connection { .. }
+                | Error::Timeout { .. }
+                | Error::Server { .. }
+                | Error::CircuitOpen { .. }
+                | Error::RateLimited { .. }
+        )
+    }
+
+    /// The decision carried by a [`Error::Denied`], if this is one.
+    pub fn decision(&self) -> Option<&AuthorizationDecision> {
+        match self {
+            Error::Denied(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// A stable machine-readable code, compatible with the Python SDK's `error_code` values.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Authentication { .. } => "AUTH_ERROR",
+            Error::Forbidden { .. } => "AUTHZ_DENIED",
+            Error::Denied(_) => "AUTHZ_DENIED",
+            Error::ApprovalTimeout { .. } => "APPROVAL_TIMEOUT",
+            Error::Configuration(_) => "CONFIG_ERROR",
+            Error::Conflict { .. } => "CONFLICT",
+            Error::Connection { .. } => "CONNECTION_ERROR",
+            Error::KillSwitch { .. } => "KILL_SWITCH_ACTIVE",
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::RateLimited { .. } => "RATE_LIMIT",
+            Error::Server { .. } => "SERVER_ERROR",
+            Error::Timeout { .. } => "TIMEOUT",
+            Error::Validation { .. } => "VALIDATION_ERROR",
+            Error::CircuitOpen { .. } => "CIRCUIT_OPEN",
+            Error::Protocol(_) => "PROTOCOL_ERROR",
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Response bodies of the governance API, shared by this client and `ascend-server` so the two
+//! can never drift apart. Field names and strings follow wire-protocol.md (the Python SDK 2.7.1
+//! reads these bodies unchanged).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::decision::{Decision, RiskFactor, RiskLevel};
+
+/// The body of a decision: the answer to `POST /api/v1/actions/submit` and
+/// `GET /api/v1/actions/{id}/status`.
+///
+/// Servers fill every field; clients parse it tolerantly through
+/// [`AuthorizationDecision::from_json`](crate::AuthorizationDecision::from_json).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionBody {
+    /// Integer action id (the Python SDK needs a positive integer).
+    pub id: i64,
+    /// Same value as `id`.
+    pub action_id: i64,
+    /// `allowed` / `denied` / `pending`.
+    pub decision: Decision,
+    /// Legacy status string: `approved` / `denied` / `pending_approval` (or `escalated`).
+    pub status: String,
+    /// Composite 0–100.
+    pub risk_score: f64,
+    /// Band of `risk_score`.
+    pub risk_level: RiskLevel,
+    /// Why.
+    pub reason: String,
+    /// Whether the action may run now.
+    pub execution_allowed: bool,
+    /// Present when pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_request_id: Option<String>,
+    /// Who must approve, when pending.
+    pub required_approvers: Vec<String>,
+    /// Policies violated.
+    pub policy_violations: Vec<String>,
+    /// Conditions attached to an allowed action.
+    pub conditions: Vec<String>,
+    /// When a pending approval expires (RFC 3339).
+    pub expires_at: Option<String>,
+    /// Who approved or denied.
+    pub approved_by: Option<String>,
+    /// When (RFC 3339).
+    pub approved_at: Option<String>,
+    /// Reviewer comments.
+    pub comments: Option<String>,
+    /// The determining rule's id.
+    pub rule_id: Option<String>,
+    /// The determining rule's name.
+    pub rule_name: Option<String>,
+    /// CVSS v3.1 base score.
+    pub cvss_score: f64,
+    /// CVSS severity.
+    pub cvss_severity: String,
+    /// CVSS v3.1 vector.
+    pub cvss_vector: String,
+    /// Top ATT&CK tactic.
+    pub mitre_tactic: Option<String>,
+    /// Top ATT&CK technique id.
+    pub mitre_technique: Option<String>,
+    /// All ATT&CK technique ids.
+    pub mitre_techniques: Vec<String>,
+    /// NIST SP 800-30 likelihood.
+    pub nist_likelihood: String,
+    /// NIST SP 800-30 impact.
+    pub nist_impact: String,
+    /// NIST SP 800-30 level of risk.
+    pub nist_risk: String,
+    /// Every contribution to the score.
+    pub risk_factors: Vec<RiskFactor>,
+    /// The request's correlation id.
+    pub correlation_id: Option<String>,
+    /// Anything else.
+    pub metadata: Map<String, Value>,
+}
+
+/// `GET /api/sdk/kill-switch/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSwitchStatus {
+    /// Whether the caller's agent (or its organisation) is halted.
+    #[serde(default)]
+    pub blocked: bool,
+    /// The operator's reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When it was activated (RFC 3339).
+    #[serde(default)]
+    pub activated_at: Option<String>,
+    /// Who activated it.
+    #[serde(default)]
+    pub activated_by: Option<String>,
+}
+
+/// A JSON error body: `{"detail": "...", "errors": {"field": "message"}}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Human-readable summary.
+    pub detail: String,
+    /// Field name → message.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub errors: Map<String, Value>,
+}

@@ -1,0 +1,5 @@
+//! # ascend-server
+//!
+//! The self-hosted governance control plane.
+
+#![forbid(unsafe_code)]

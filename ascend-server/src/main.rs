@@ -1,0 +1,5 @@
+//! The `ascend` command line.
+
+fn main() {
+    println!("ascend");
+}
