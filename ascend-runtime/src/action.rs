@@ -71,7 +71,11 @@ impl AgentAction {
     }
 
     /// Set the agent identity sent with this action.
-    pub fn with_agent(mut self, agent_id: impl Into<String>, agent_name: impl Into<String>) -> Self {
+    pub fn with_agent(
+        mut self,
+        agent_id: impl Into<String>,
+        agent_name: impl Into<String>,
+    ) -> Self {
         self.agent_id = agent_id.into();
         self.agent_name = agent_name.into();
         self

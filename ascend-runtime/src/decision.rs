@@ -55,8 +55,12 @@ impl Decision {
             "denied" | "deny" | "rejected" | "blocked" | "forbidden" | "expired" => {
                 Ok(Decision::Denied)
             }
-            "pending" | "pending_approval" | "escalated" | "require_approval"
-            | "requires_approval" | "requires_modification" => Ok(Decision::Pending),
+            "pending"
+            | "pending_approval"
+            | "escalated"
+            | "require_approval"
+            | "requires_approval"
+            | "requires_modification" => Ok(Decision::Pending),
             _ => Err(Error::Protocol(format!("unknown decision string {s:?}"))),
         }
     }
@@ -269,7 +273,9 @@ impl AuthorizationDecision {
 
         let raw = non_null(obj, "decision")
             .or_else(|| non_null(obj, "status"))
-            .ok_or_else(|| Error::Protocol("response carries neither `decision` nor `status`".into()))?;
+            .ok_or_else(|| {
+                Error::Protocol("response carries neither `decision` nor `status`".into())
+            })?;
         let raw = raw
             .as_str()
             .ok_or_else(|| Error::Protocol(format!("decision is not a string: {raw}")))?;
@@ -351,7 +357,9 @@ fn non_null<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 }
 
 fn str_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
-    non_null(obj, key).and_then(Value::as_str).map(str::to_owned)
+    non_null(obj, key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 fn str_or_num_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
@@ -375,7 +383,9 @@ fn id_string(v: &Value) -> Result<String, Error> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
-        other => Err(Error::Protocol(format!("id is neither string nor integer: {other}"))),
+        other => Err(Error::Protocol(format!(
+            "id is neither string nor integer: {other}"
+        ))),
     }
 }
 
@@ -416,8 +426,10 @@ mod tests {
 
     #[test]
     fn execution_allowed_never_contradicts_a_denial() {
-        let d = AuthorizationDecision::from_json(&json!({"decision": "denied", "execution_allowed": true}))
-            .unwrap();
+        let d = AuthorizationDecision::from_json(
+            &json!({"decision": "denied", "execution_allowed": true}),
+        )
+        .unwrap();
         assert!(!d.execution_allowed);
     }
 }

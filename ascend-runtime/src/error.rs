@@ -55,6 +55,13 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The TLS handshake failed (bad or untrusted certificate, protocol mismatch). Never
+    /// retried and never a reason to fail open: it may mean someone is in the middle.
+    #[error("TLS error: {message}")]
+    Tls {
+        /// What went wrong.
+        message: String,
+    },
     /// The kill switch is active for this agent or organisation; nothing was sent.
     #[error("kill switch active: {reason}")]
     KillSwitch {
@@ -152,6 +159,7 @@ impl Error {
             Error::Configuration(_) => "CONFIG_ERROR",
             Error::Conflict { .. } => "CONFLICT",
             Error::Connection { .. } => "CONNECTION_ERROR",
+            Error::Tls { .. } => "TLS_ERROR",
             Error::KillSwitch { .. } => "KILL_SWITCH_ACTIVE",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::RateLimited { .. } => "RATE_LIMIT",

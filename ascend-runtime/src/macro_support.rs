@@ -1,0 +1,544 @@
+//! What `#[governed]` expands to.
+//!
+//! **Not a public API.** Everything here exists for the code the attribute generates and may
+//! change in any release; call the client ([`crate::AscendClient`]) directly instead.
+//!
+//! The generated code is kept small (it is compiled once per governed function): it builds a
+//! [`Meta`] constant, collects the parameters, and hands over to [`Call`] / [`Gate`], where the
+//! actual work (span, options, decision recording, outcome reporting) is ordinary runtime code.
+
+use std::borrow::Borrow;
+use std::fmt::Display;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::{AgentAction, AscendClient, AuthorizationDecision, Error, EvaluateOptions, Outcome};
+
+// Re-exported so users' crates need no direct dependency on them.
+pub use serde;
+pub use serde_json;
+pub use tracing;
+
+/// The text sent in place of a secret-looking parameter.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// What the attribute knows at compile time about one governed function.
+#[derive(Debug)]
+pub struct Meta {
+    /// `action_type = ".."`.
+    pub action_type: &'static str,
+    /// `tool_name = ".."`, or the function's name.
+    pub tool_name: &'static str,
+    /// `description = ".."`.
+    pub description: Option<&'static str>,
+    /// `module_path!()` where the function is.
+    pub module_path: &'static str,
+    /// `file!()` where the function is.
+    pub file: &'static str,
+    /// `line!()` of the attribute.
+    pub line: u32,
+    /// `wait_for_approval = ..` (default true).
+    pub wait_for_approval: bool,
+    /// `approval_timeout_secs = ..` (default 60).
+    pub approval_timeout_secs: u64,
+}
+
+impl Meta {
+    fn options(&self) -> EvaluateOptions {
+        EvaluateOptions {
+            wait_for_approval: self.wait_for_approval,
+            approval_timeout: Duration::from_secs(self.approval_timeout_secs),
+        }
+    }
+}
+
+/// The process's client (task-local and thread-local overrides first; see [`crate::global`]).
+pub fn global() -> crate::Result<AscendClient> {
+    crate::global()
+}
+
+/// `client = <expr>`: anything that borrows as an [`AscendClient`] (`AscendClient`,
+/// `&AscendClient`, `Arc<AscendClient>`, …). Cloning is cheap (an `Arc` inside).
+pub fn client_from<C: Borrow<AscendClient> + ?Sized>(client: &C) -> crate::Result<AscendClient> {
+    Ok(client.borrow().clone())
+}
+
+/// A literal resource.
+pub fn text(s: &str) -> String {
+    s.to_owned()
+}
+
+/// A resource or resource id given as an expression.
+pub fn display<T: Display + ?Sized>(value: &T) -> String {
+    value.to_string()
+}
+
+/// A risk indicator or context value given as a literal or an expression.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Value {
+    match serde_json::to_value(value) {
+        Ok(v) => redact_nested(v),
+        Err(e) => Value::String(format!("<not serializable: {e}>")),
+    }
+}
+
+/// The value of a secret-looking parameter.
+pub fn redacted() -> Value {
+    Value::String(REDACTED.to_owned())
+}
+
+/// Wraps a parameter for [`autoref`] dispatch: JSON when it is `Serialize`, its type name otherwise.
+pub struct Val<'a, T: ?Sized>(pub &'a T);
+
+/// Wraps the body's result for [`autoref`] dispatch: which [`BodyOutcome`] it is.
+pub struct Out<'a, T: ?Sized>(pub &'a T);
+
+/// How the body ended, as far as outcome reporting is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyOutcome {
+    /// Returned normally (`Ok(..)`, or any non-`Result` value).
+    Completed,
+    /// Returned `Err(e)`; the text is `e`'s `Display` (or `Debug`, or its type name).
+    Failed(String),
+}
+
+/// Method-resolution ("autoref") specialisation: the generated code calls
+/// `(&&Val(&x)).__ascend_json()` and `(&&&&Out(&r)).__ascend_outcome()`; the most specific impl
+/// that applies wins, so a missing `Serialize`/`Display` is never a compile error.
+pub mod autoref {
+    use std::any::type_name;
+    use std::fmt::{Debug, Display};
+
+    use serde::Serialize;
+    use serde_json::Value;
+
+    use super::{BodyOutcome, Out, Val};
+
+    /// A `Serialize` parameter: its JSON (nested secret-looking keys redacted).
+    pub trait __AscendParamSerialize {
+        /// The value sent.
+        fn __ascend_json(&self) -> Value;
+    }
+    impl<T: Serialize + ?Sized> __AscendParamSerialize for &Val<'_, T> {
+        fn __ascend_json(&self) -> Value {
+            super::json(self.0)
+        }
+    }
+
+    /// Any other parameter: its type name.
+    pub trait __AscendParamTypeName {
+        /// The value sent.
+        fn __ascend_json(&self) -> Value;
+    }
+    impl<T: ?Sized> __AscendParamTypeName for Val<'_, T> {
+        fn __ascend_json(&self) -> Value {
+            Value::String(type_name::<T>().to_owned())
+        }
+    }
+
+    /// `Result<T, E: Display>`.
+    pub trait __AscendOutcomeDisplay {
+        /// How the body ended.
+        fn __ascend_outcome(&self) -> BodyOutcome;
+    }
+    impl<T, E: Display> __AscendOutcomeDisplay for &&&Out<'_, Result<T, E>> {
+        fn __ascend_outcome(&self) -> BodyOutcome {
+            match self.0 {
+                Ok(_) => BodyOutcome::Completed,
+                Err(e) => BodyOutcome::Failed(e.to_string()),
+            }
+        }
+    }
+
+    /// `Result<T, E: Debug>`.
+    pub trait __AscendOutcomeDebug {
+        /// How the body ended.
+        fn __ascend_outcome(&self) -> BodyOutcome;
+    }
+    impl<T, E: Debug> __AscendOutcomeDebug for &&Out<'_, Result<T, E>> {
+        fn __ascend_outcome(&self) -> BodyOutcome {
+            match self.0 {
+                Ok(_) => BodyOutcome::Completed,
+                Err(e) => BodyOutcome::Failed(format!("{e:?}")),
+            }
+        }
+    }
+
+    /// Any other `Result<T, E>`.
+    pub trait __AscendOutcomeResult {
+        /// How the body ended.
+        fn __ascend_outcome(&self) -> BodyOutcome;
+    }
+    impl<T, E> __AscendOutcomeResult for &Out<'_, Result<T, E>> {
+        fn __ascend_outcome(&self) -> BodyOutcome {
+            match self.0 {
+                Ok(_) => BodyOutcome::Completed,
+                Err(_) => BodyOutcome::Failed(format!("error of type {}", type_name::<E>())),
+            }
+        }
+    }
+
+    /// Not a `Result`: always completed.
+    pub trait __AscendOutcomeAny {
+        /// How the body ended.
+        fn __ascend_outcome(&self) -> BodyOutcome;
+    }
+    impl<R: ?Sized> __AscendOutcomeAny for Out<'_, R> {
+        fn __ascend_outcome(&self) -> BodyOutcome {
+            BodyOutcome::Completed
+        }
+    }
+}
+
+/// One governed call before the decision: the client, the span, the compile-time facts.
+pub struct Call {
+    meta: &'static Meta,
+    client: crate::Result<AscendClient>,
+    span: tracing::Span,
+}
+
+impl Call {
+    /// Start a call: opens the `governed` span (fields `action_id`, `decision`, `risk_score` and
+    /// `outcome` are recorded as they become known).
+    pub fn new(meta: &'static Meta, client: crate::Result<AscendClient>) -> Call {
+        let span = tracing::info_span!(
+            "governed",
+            action_type = meta.action_type,
+            tool = meta.tool_name,
+            action_id = Empty,
+            decision = Empty,
+            risk_score = Empty,
+            outcome = Empty,
+        );
+        Call { meta, client, span }
+    }
+
+    /// The action request: resource, parameters (already skipped/redacted by the macro), tool
+    /// name, description, source location, risk indicators and context.
+    pub fn action<const P: usize, const R: usize, const C: usize>(
+        &self,
+        resource: String,
+        resource_id: Option<String>,
+        params: [(&'static str, Value); P],
+        risk_indicators: [(&'static str, Value); R],
+        context: [(&'static str, Value); C],
+    ) -> AgentAction {
+        let meta = self.meta;
+        let mut action = AgentAction::new(meta.action_type, resource);
+        action.resource_id = resource_id;
+        let mut details = Map::with_capacity(P + 2);
+        for (name, value) in params {
+            details.insert(name.to_owned(), value);
+        }
+        // Like the Python SDK: tool_name / description overwrite parameters of the same name.
+        details.insert("tool_name".to_owned(), Value::from(meta.tool_name));
+        if let Some(description) = meta.description {
+            details.insert("description".to_owned(), Value::from(description));
+        }
+        action.action_details = details;
+        let mut ctx = Map::with_capacity(C + 2);
+        ctx.insert(
+            "code_location".to_owned(),
+            Value::String(format!("{}:{}", meta.file, meta.line)),
+        );
+        ctx.insert("module_path".to_owned(), Value::from(meta.module_path));
+        for (name, value) in context {
+            ctx.insert(name.to_owned(), value);
+        }
+        action.context = ctx;
+        action.risk_indicators = risk_indicators
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        action
+    }
+
+    /// Ask for a decision. `Ok` only when the body may run.
+    pub async fn authorize(self, action: AgentAction) -> crate::Result<Gate> {
+        let Call { meta, client, span } = self;
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => return Err(refused(&span, e)),
+        };
+        let decision = client
+            .authorize(action, meta.options())
+            .instrument(span.clone())
+            .await;
+        settle(client, span, decision)
+    }
+
+    /// Ask for a decision from synchronous code (safe inside a tokio runtime).
+    pub fn authorize_blocking(self, action: AgentAction) -> crate::Result<Gate> {
+        let Call { meta, client, span } = self;
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => return Err(refused(&span, e)),
+        };
+        let decision = {
+            let _entered = span.enter();
+            client.authorize_blocking(action, meta.options())
+        };
+        settle(client, span, decision)
+    }
+}
+
+fn refused(span: &tracing::Span, error: Error) -> Error {
+    let decision = match &error {
+        Error::Denied(_) => "denied",
+        Error::ApprovalTimeout { .. } => "approval_timeout",
+        Error::KillSwitch { .. } => "kill_switch",
+        _ => "unavailable",
+    };
+    span.record("decision", decision);
+    if let Some(d) = error.decision() {
+        record_decision(span, d);
+    }
+    span.in_scope(|| {
+        if decision == "unavailable" {
+            tracing::warn!(error = %error, "governed action not run: governance unavailable");
+        } else {
+            tracing::info!(reason = %error, "governed action not allowed");
+        }
+    });
+    error
+}
+
+fn record_decision(span: &tracing::Span, decision: &AuthorizationDecision) {
+    if !decision.action_id.is_empty() {
+        span.record("action_id", decision.action_id.as_str());
+    }
+    if let Some(score) = decision.risk_score {
+        span.record("risk_score", score);
+    }
+}
+
+fn settle(
+    client: AscendClient,
+    span: tracing::Span,
+    decision: crate::Result<AuthorizationDecision>,
+) -> crate::Result<Gate> {
+    match decision {
+        Ok(decision) => {
+            span.record("decision", decision.decision.as_str());
+            record_decision(&span, &decision);
+            Ok(Gate {
+                client,
+                action_id: decision.action_id,
+                span,
+                started: Instant::now(),
+            })
+        }
+        Err(e) => Err(refused(&span, e)),
+    }
+}
+
+/// An allowed call: runs the body inside the span, then reports its outcome.
+pub struct Gate {
+    client: AscendClient,
+    action_id: String,
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl Gate {
+    /// Run an async body inside the span. `T` is named by the generated code so that `?` in the
+    /// body knows its target type.
+    pub fn run<T, F: Future<Output = T>>(&self, body: F) -> tracing::instrument::Instrumented<F> {
+        body.instrument(self.span.clone())
+    }
+
+    /// Run a sync body inside the span.
+    pub fn run_blocking<T, F: FnOnce() -> T>(&self, body: F) -> T {
+        let _entered = self.span.enter();
+        body()
+    }
+
+    /// Report how the body ended, in the background.
+    pub fn finish(self, outcome: BodyOutcome) {
+        let duration = self.started.elapsed();
+        let outcome = match outcome {
+            BodyOutcome::Completed => {
+                self.span.record("outcome", "completed");
+                Outcome::Completed { duration }
+            }
+            BodyOutcome::Failed(error) => {
+                self.span.record("outcome", "failed");
+                Outcome::Failed { error, duration }
+            }
+        };
+        self.client.report_outcome(&self.action_id, outcome);
+    }
+}
+
+/// The denial as the function's return type (no `on_denied`): `Err(E::from(error))`.
+pub fn denied<R: FromDenied>(error: Error) -> R {
+    R::from_denied(error)
+}
+
+/// `on_denied = handler`: the handler's answer is the function's.
+pub fn on_denied<R, F: FnOnce(Error) -> R>(handler: F, error: Error) -> R {
+    handler(error)
+}
+
+/// Return types a denial converts into.
+#[diagnostic::on_unimplemented(
+    message = "`#[governed]` cannot return a denial as `{Self}`",
+    label = "return a `Result<_, E>` (with `E: From<ascend_runtime::Error>`), or add `on_denied = ..` to `#[governed(..)]`",
+    note = "when the action is not allowed, a governed function returns `Err(E::from(error))`, or calls its `on_denied` handler"
+)]
+pub trait FromDenied {
+    /// Convert.
+    fn from_denied(error: Error) -> Self;
+}
+
+impl<T, E: From<Error>> FromDenied for Result<T, E> {
+    fn from_denied(error: Error) -> Self {
+        Err(E::from(error))
+    }
+}
+
+/// Whether a name looks like it holds a secret. The attribute applies the same rule to
+/// parameter names at compile time (ascend-macros `shape::is_secret_name`); this copy applies it
+/// to the keys of JSON objects inside parameter values.
+pub fn is_secret_name(name: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "key",
+        "keys",
+        "apikey",
+        "credential",
+        "credentials",
+        "creds",
+        "auth",
+        "authorization",
+        "bearer",
+        "cookie",
+        "otp",
+        "pin",
+        "privatekey",
+    ];
+    const FRAGMENTS: &[&str] = &[
+        "password",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "credential",
+        "privatekey",
+        "authorization",
+    ];
+    let mut words: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if matches!(c, '_' | '-' | '.' | ' ') {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    let joined: String = words.concat();
+    words.iter().any(|w| WORDS.contains(&w.as_str()))
+        || FRAGMENTS.iter().any(|f| joined.contains(f))
+}
+
+/// Replace the values of secret-looking keys, at any depth.
+pub fn redact_nested(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    if is_secret_name(&k) {
+                        (k, redacted())
+                    } else {
+                        (k, redact_nested(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact_nested).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_secrets_are_redacted() {
+        let v = redact_nested(json!({
+            "user": "ann",
+            "password": "hunter2",
+            "nested": [{"apiKey": "k", "note": "fine"}],
+        }));
+        assert_eq!(
+            v,
+            json!({
+                "user": "ann",
+                "password": REDACTED,
+                "nested": [{"apiKey": REDACTED, "note": "fine"}],
+            })
+        );
+    }
+
+    #[test]
+    #[allow(clippy::needless_borrow)] // the borrows select the impl: that is the point
+    fn autoref_dispatch() {
+        use autoref::*;
+        struct Opaque;
+        let n = 5_u32;
+        assert_eq!((&&Val(&n)).__ascend_json(), json!(5));
+        let o = Opaque;
+        let name = (&&Val(&o)).__ascend_json();
+        assert!(
+            name.as_str().is_some_and(|s| s.ends_with("Opaque")),
+            "{name}"
+        );
+
+        let ok: Result<u8, String> = Ok(1);
+        assert_eq!((&&&&Out(&ok)).__ascend_outcome(), BodyOutcome::Completed);
+        let err: Result<u8, String> = Err("boom".into());
+        assert_eq!(
+            (&&&&Out(&err)).__ascend_outcome(),
+            BodyOutcome::Failed("boom".into())
+        );
+        #[derive(Debug)]
+        struct DebugOnly;
+        let err: Result<u8, DebugOnly> = Err(DebugOnly);
+        assert_eq!(
+            (&&&&Out(&err)).__ascend_outcome(),
+            BodyOutcome::Failed("DebugOnly".into())
+        );
+        let err: Result<u8, Opaque> = Err(Opaque);
+        assert!(
+            matches!((&&&&Out(&err)).__ascend_outcome(), BodyOutcome::Failed(s) if s.contains("Opaque"))
+        );
+        assert_eq!(
+            (&&&&Out(&"text")).__ascend_outcome(),
+            BodyOutcome::Completed
+        );
+    }
+}
