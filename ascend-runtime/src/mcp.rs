@@ -14,7 +14,11 @@
 //!    tool's annotations (`readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`)
 //!    are sent as risk indicators so the server's risk engine can use them.
 //!
-//! ```no_run
+//! A complete server with both styles, compiled and tested, is `src/mcp_fs.rs` of the workspace's
+//! examples package (`examples/mcp_filesystem.rs`). The guard in short (needs rmcp's `macros`
+//! feature and `schemars`):
+//!
+//! ```ignore
 //! use ascend_runtime::{AscendClient, mcp::{McpGovernanceConfig, McpGovernor}};
 //! use rmcp::{
 //!     ErrorData, ServerHandler, tool, tool_handler, tool_router,
@@ -60,6 +64,24 @@
 //!     governor: McpGovernor::new(client, McpGovernanceConfig::new("filesystem")),
 //! };
 //! # let _ = files; Ok(()) }
+//! ```
+//!
+//! The per-tool style: `#[governed]` **above** `#[tool]` (the other order hides nothing from the
+//! router but makes `#[governed]` see the already-rewritten, non-async function), with
+//! [`ToolError`] as the error type so a refusal reaches the model as an `isError` result:
+//!
+//! ```ignore
+//! #[tool_router]
+//! impl Files {
+//!     /// Delete a file.
+//!     #[governed(action_type = "mcp.delete_file", resource = req.path, client = &self.client,
+//!                risk_indicators(destructive_hint = true), context(mcp_server = "filesystem"))]
+//!     #[tool(annotations(destructive_hint = true))]
+//!     async fn delete_file(&self, Parameters(req): Parameters<DeleteRequest>) -> Result<String, ToolError> {
+//!         std::fs::remove_file(&req.path)?;
+//!         Ok(format!("deleted {}", req.path))
+//!     }
+//! }
 //! ```
 //!
 //! What a refused call looks like to the model is configurable ([`DenialStyle`]): by default a
