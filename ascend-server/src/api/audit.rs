@@ -1,0 +1,118 @@
+//! Audit trail: query, JSON-lines export, chain verification (reviewer role).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Shared;
+use crate::audit::{VerifyReport, verify_chain};
+use crate::auth::{Principal, Role};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::AuditEntry;
+
+/// Paging query.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+fn num(v: &Option<String>, name: &str, default: u64) -> Result<u64> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => s
+            .parse()
+            .map_err(|_| Error::field(name, "must be a non-negative integer")),
+    }
+}
+
+fn event(e: &AuditEntry) -> Value {
+    let details: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+    json!({
+        "event_id": e.seq,
+        "id": e.seq,
+        "seq": e.seq,
+        "event_type": e.kind,
+        "timestamp": e.ts,
+        "actor": e.actor,
+        "resource": e.subject,
+        "action": e.kind,
+        "outcome": details.get("decision").or_else(|| details.get("status")).cloned().unwrap_or(Value::Null),
+        "details": details,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    })
+}
+
+/// `GET /api/v1/audit` and `GET /audit/logs`.
+pub async fn query(
+    State(state): State<Shared>,
+    principal: Principal,
+    Query(q): Query<Page>,
+) -> Result<Json<Value>> {
+    principal.require(Role::Reviewer)?;
+    let limit = num(&q.limit, "limit", 50)?.clamp(1, 10_000);
+    let offset = num(&q.offset, "offset", 0)?;
+    let total = state.store.audit_count(principal.org_id).await?;
+    let rows = state
+        .store
+        .audit_entries(principal.org_id, offset, limit)
+        .await?;
+    let events: Vec<Value> = rows.iter().map(event).collect();
+    Ok(Json(json!({
+        "events": events,
+        "total": total,
+        "page": offset / limit + 1,
+        "page_size": limit,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+/// Every entry of an organisation's chain.
+pub async fn all_entries(state: &AppState, org_id: i64) -> Result<Vec<AuditEntry>> {
+    let mut out = Vec::new();
+    loop {
+        let page = state
+            .store
+            .audit_entries(org_id, out.len() as u64, 10_000)
+            .await?;
+        let n = page.len();
+        out.extend(page);
+        if n < 10_000 {
+            return Ok(out);
+        }
+    }
+}
+
+/// `GET /api/v1/audit/export` — every entry as one JSON object per line, hashes included.
+pub async fn export(State(state): State<Shared>, principal: Principal) -> Result<Response> {
+    principal.require(Role::Reviewer)?;
+    let entries = all_entries(&state, principal.org_id).await?;
+    let mut out = String::new();
+    for e in &entries {
+        out.push_str(&serde_json::to_string(e)?);
+        out.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+}
+
+/// Verify one organisation's chain.
+pub async fn verify_org(state: &AppState, org_id: i64) -> Result<VerifyReport> {
+    let entries = all_entries(state, org_id).await?;
+    let head = state.store.audit_head(org_id).await?;
+    Ok(verify_chain(org_id, &entries, head.as_ref()))
+}
+
+/// `GET /api/v1/audit/verify`.
+pub async fn verify(
+    State(state): State<Shared>,
+    principal: Principal,
+) -> Result<Json<VerifyReport>> {
+    principal.require(Role::Reviewer)?;
+    Ok(Json(verify_org(&state, principal.org_id).await?))
+}

@@ -1,0 +1,93 @@
+//! `GET /api/v1/events/stream`: Server-Sent Events for connected SDKs.
+//!
+//! Events: `kill_switch` with `{"blocked", "reason", "agent_id"}` (sent once on connect with the
+//! current state, then on every change) and `decision` with `{"action_id", "decision", ...}` when a
+//! pending action is approved, denied or expires. Scoped to the key's organisation, and to the
+//! key's agent (or `?agent_id=`) when there is one. Keep-alive comments every 15 s.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Shared, header_str};
+use crate::auth::Principal;
+use crate::error::Result;
+
+/// Query of the stream.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    agent_id: Option<String>,
+}
+
+fn kill_event(state: &Shared, org: i64, agent: Option<&str>) -> Option<SseEvent> {
+    let status = state.kill_status(org, agent).ok()?;
+    let data = json!({"blocked": status.blocked, "reason": status.reason, "agent_id": agent});
+    SseEvent::default()
+        .event("kill_switch")
+        .json_data(data)
+        .ok()
+}
+
+/// Open the stream.
+pub async fn stream(
+    State(state): State<Shared>,
+    principal: Principal,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let agent = principal
+        .agent_id
+        .clone()
+        .or(q.agent_id.filter(|a| !a.is_empty()))
+        .or_else(|| header_str(&headers, "x-agent-id").map(str::to_owned));
+    let org = principal.org_id;
+    let rx = state.events.subscribe();
+    let first = kill_event(&state, org, agent.as_deref());
+    let st = state.clone();
+    let stream = futures_util::stream::unfold(
+        (rx, first, st, agent),
+        move |(mut rx, mut pending, st, agent)| async move {
+            if let Some(ev) = pending.take() {
+                return Some((Ok(ev), (rx, None, st, agent)));
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        let Some(name) = ev.sse else { continue };
+                        if ev.org_id != org {
+                            continue;
+                        }
+                        if let (Some(mine), Some(theirs)) = (&agent, &ev.agent_id)
+                            && mine != theirs
+                        {
+                            continue;
+                        }
+                        let Ok(sse) = SseEvent::default().event(name).json_data(&ev.data) else {
+                            continue;
+                        };
+                        return Some((Ok(sse), (rx, None, st, agent)));
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // We missed events: resend the current kill switch state.
+                        if let Some(ev) = kill_event(&st, org, agent.as_deref()) {
+                            return Some((Ok(ev), (rx, None, st, agent)));
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("keep-alive"),
+    ))
+}

@@ -1,0 +1,137 @@
+//! The approval workflow: stages, distinct approvers, self-approval ban, expiry.
+//!
+//! These are pure functions over an [`ActionRecord`]; the store calls them inside its write
+//! transaction so concurrent votes are serialised.
+
+use ascend_runtime::Decision;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::store::{ActionRecord, ApprovalState, Vote};
+
+/// A fresh approval state.
+pub fn new_state(
+    stages: u32,
+    required_approvers: Vec<String>,
+    expires_at: Option<String>,
+) -> ApprovalState {
+    ApprovalState {
+        stages_required: stages.max(1),
+        required_approvers,
+        votes: Vec::new(),
+        expires_at,
+        decided_at: None,
+    }
+}
+
+fn is_expired(state: &ApprovalState, now: &str) -> bool {
+    match (&state.expires_at, chrono::DateTime::parse_from_rfc3339(now)) {
+        (Some(exp), Ok(now)) => chrono::DateTime::parse_from_rfc3339(exp)
+            .map(|exp| exp <= now)
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// Apply a reviewer's vote. Returns whether the action is now finally decided.
+///
+/// Errors: the action is not pending (409), the voter submitted it (403), the voter already
+/// voted (409), the approval expired (409).
+pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
+    if action.body.decision != Decision::Pending {
+        return Err(Error::Conflict(format!(
+            "action {} is not pending (status {})",
+            action.id, action.body.status
+        )));
+    }
+    if vote.key_id == action.submitted_key {
+        return Err(Error::Forbidden(
+            "the key that submitted an action can never approve or deny it".into(),
+        ));
+    }
+    let state = action
+        .approval
+        .get_or_insert_with(|| new_state(1, Vec::new(), None));
+    if is_expired(state, &vote.at) {
+        return Err(Error::Conflict(format!(
+            "the approval of action {} expired",
+            action.id
+        )));
+    }
+    if state.votes.iter().any(|v| v.key_id == vote.key_id) {
+        return Err(Error::Conflict(format!(
+            "this key already voted on action {}",
+            action.id
+        )));
+    }
+    let at = vote.at.clone();
+    let approver = vote.approver.clone();
+    let comment = vote.comment.clone();
+    let approve = vote.approve;
+    state.votes.push(vote);
+    let approvals = state.votes.iter().filter(|v| v.approve).count() as u32;
+    let stages = state.stages_required;
+    let b = &mut action.body;
+    action.updated_at = at.clone();
+    if !approve {
+        state.decided_at = Some(at.clone());
+        b.decision = Decision::Denied;
+        b.status = Decision::Denied.as_status_str().to_owned();
+        b.execution_allowed = false;
+        b.approved_by = Some(approver.clone());
+        b.approved_at = Some(at);
+        b.reason = match &comment {
+            Some(c) => format!("denied by {approver}: {c}"),
+            None => format!("denied by {approver}"),
+        };
+        b.comments = comment;
+        return Ok(true);
+    }
+    b.metadata
+        .insert("approvals_received".into(), Value::from(approvals));
+    b.metadata
+        .insert("approvals_required".into(), Value::from(stages));
+    if approvals >= stages {
+        state.decided_at = Some(at.clone());
+        let names: Vec<&str> = state
+            .votes
+            .iter()
+            .filter(|v| v.approve)
+            .map(|v| v.approver.as_str())
+            .collect();
+        let names = names.join(", ");
+        b.decision = Decision::Allowed;
+        b.status = Decision::Allowed.as_status_str().to_owned();
+        b.execution_allowed = true;
+        b.reason = format!("approved by {names}");
+        b.approved_by = Some(names);
+        b.approved_at = Some(at);
+        b.comments = comment;
+        Ok(true)
+    } else {
+        b.comments = comment;
+        Ok(false)
+    }
+}
+
+/// Deny a pending action whose approval expired. Returns whether anything changed.
+pub fn expire(action: &mut ActionRecord, now: &str) -> bool {
+    if action.body.decision != Decision::Pending {
+        return false;
+    }
+    let Some(state) = action.approval.as_mut() else {
+        return false;
+    };
+    if !is_expired(state, now) {
+        return false;
+    }
+    state.decided_at = Some(now.to_owned());
+    let b = &mut action.body;
+    b.decision = Decision::Denied;
+    b.status = Decision::Denied.as_status_str().to_owned();
+    b.execution_allowed = false;
+    b.reason = "expired".to_owned();
+    b.comments = Some("approval expired before anyone decided".to_owned());
+    action.updated_at = now.to_owned();
+    true
+}

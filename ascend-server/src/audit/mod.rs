@@ -1,0 +1,8 @@
+//! The tamper-evident audit trail: canonical encoding and hashing ([`chain`]) and the walk that
+//! detects edits, missing entries, reordering and truncation ([`verify`]).
+
+pub mod chain;
+pub mod verify;
+
+pub use chain::{GENESIS, entry_hash};
+pub use verify::{Problem, VerifyReport, verify_chain};

@@ -1,0 +1,583 @@
+//! Reading an action once into typed [`ActionFeatures`].
+//!
+//! Hints are looked up by key in `risk_indicators`, then `action_details` (and its nested
+//! `parameters` / `arguments` objects), then `context` (and `context.arguments.keyword_args`, where
+//! the Python MCP decorator puts tool arguments). Which keys are read lives in [`super::tables`].
+//! Unknown shapes are ignored, never an error: a hint the engine cannot read contributes nothing.
+
+use ascend_runtime::AgentAction;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::tables::{self, PathClass, PathMatch};
+use super::{AgentProfile, DataClass, RiskInput, Verb};
+
+/// MCP facts of an action.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct McpFeatures {
+    /// MCP server name (may be empty when only the tool is known).
+    pub server: String,
+    /// Tool name, lowercase.
+    pub tool: String,
+    /// `readOnlyHint`.
+    pub read_only_hint: Option<bool>,
+    /// `destructiveHint`.
+    pub destructive_hint: Option<bool>,
+    /// `idempotentHint`.
+    pub idempotent_hint: Option<bool>,
+    /// `openWorldHint`.
+    pub open_world_hint: Option<bool>,
+    /// The server's per-tool override (score floor).
+    pub risk_override: Option<f64>,
+    /// The catalogue baseline of the tool, when known.
+    pub baseline: Option<f64>,
+}
+
+/// What the engine read from an action. The policy engine builds its Cedar context from this.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionFeatures {
+    /// The operation (riskiest verb token of the action type and MCP tool).
+    pub verb: Verb,
+    /// First segment of the action type, lowercase (`database` for `database.write`).
+    pub domain: String,
+    /// Normalised environment (lowercase; empty input → `production`).
+    pub environment: String,
+    /// Whether the environment is production.
+    pub production: bool,
+    /// Sensitivity of the data touched.
+    pub data_class: DataClass,
+    /// Personal data is involved (indicator, classification or resource).
+    pub pii: bool,
+    /// Financial records are involved.
+    pub financial: bool,
+    /// Identities, roles or keys are involved.
+    pub identity: bool,
+    /// Logging or audit data is involved.
+    pub audit: bool,
+    /// Backups or snapshots are involved.
+    pub backup: bool,
+    /// Number of records or targets, when the action says.
+    pub record_count: Option<i64>,
+    /// 100+ records, a `bulk` hint, or an unbounded SQL delete.
+    pub bulk: bool,
+    /// Money amount in whole currency units, when given.
+    pub amount: Option<i64>,
+    /// `amount_threshold: "exceeded"` (or an amount at or above a numeric threshold).
+    pub amount_threshold_exceeded: bool,
+    /// Money or data goes to an external party.
+    pub external_transfer: bool,
+    /// The call leaves the organisation (CVSS AV:N).
+    pub external_call: bool,
+    /// The most sensitive path the action names, as given.
+    pub path: Option<String>,
+    /// What that path holds.
+    pub path_class: PathClass,
+    /// MCP floor increment of that path.
+    pub path_increment: f64,
+    /// Reason text of that path.
+    pub path_label: Option<&'static str>,
+    /// Recursive operation.
+    pub recursive: bool,
+    /// A destructive shell or SQL command (`rm -rf`, `DROP TABLE`, …).
+    pub destructive_command: bool,
+    /// A human is in the loop (CVSS UI:R).
+    pub human_in_loop: bool,
+    /// A human co-signs (CVSS PR:H).
+    pub human_cosigned: bool,
+    /// The effect crosses tenants (CVSS S:C).
+    pub cross_tenant: bool,
+    /// `compliance_flags`, lowercase.
+    pub compliance_flags: Vec<String>,
+    /// MCP facts, when the action is an MCP tool call.
+    pub mcp: Option<McpFeatures>,
+    /// The agent.
+    pub agent: AgentProfile,
+}
+
+impl Default for ActionFeatures {
+    fn default() -> Self {
+        Self {
+            verb: Verb::Other,
+            domain: String::new(),
+            environment: "production".to_owned(),
+            production: true,
+            data_class: DataClass::Internal,
+            pii: false,
+            financial: false,
+            identity: false,
+            audit: false,
+            backup: false,
+            record_count: None,
+            bulk: false,
+            amount: None,
+            amount_threshold_exceeded: false,
+            external_transfer: false,
+            external_call: false,
+            path: None,
+            path_class: PathClass::None,
+            path_increment: 0.0,
+            path_label: None,
+            recursive: false,
+            destructive_command: false,
+            human_in_loop: false,
+            human_cosigned: false,
+            cross_tenant: false,
+            compliance_flags: Vec::new(),
+            mcp: None,
+            agent: AgentProfile::default(),
+        }
+    }
+}
+
+/// The maps hints are read from, in priority order.
+struct Sources<'a> {
+    maps: [Option<&'a Map<String, Value>>; 6],
+}
+
+impl<'a> Sources<'a> {
+    fn new(action: &'a AgentAction) -> Self {
+        let nested = |m: &'a Map<String, Value>, k: &str| m.get(k).and_then(Value::as_object);
+        let kwargs = nested(&action.context, "arguments").and_then(|a| nested(a, "keyword_args"));
+        Self {
+            maps: [
+                Some(&action.risk_indicators),
+                Some(&action.action_details),
+                nested(&action.action_details, "parameters"),
+                nested(&action.action_details, "arguments"),
+                Some(&action.context),
+                kwargs,
+            ],
+        }
+    }
+
+    /// Every value stored under `key`, in priority order.
+    fn all(&self, key: &'a str) -> impl Iterator<Item = &'a Value> + '_ {
+        self.maps.iter().flatten().filter_map(move |m| m.get(key))
+    }
+
+    /// Whether any of `keys` holds a truthy value.
+    fn any_truthy(&self, keys: &'a [&'a str]) -> bool {
+        keys.iter().any(|k| self.all(k).any(truthy))
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => {
+            let s = s.trim();
+            s.eq_ignore_ascii_case("true")
+                || s.eq_ignore_ascii_case("yes")
+                || s == "1"
+                || s.eq_ignore_ascii_case("external")
+        }
+        _ => false,
+    }
+}
+
+/// A non-negative whole number from a JSON number or a string like `"50,000 USD"`.
+pub(crate) fn number(v: &Value) -> Option<i64> {
+    let f = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => {
+            let cleaned: String = s
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+                .collect();
+            cleaned.parse::<f64>().ok()?
+        }
+        _ => return None,
+    };
+    if !f.is_finite() {
+        return None;
+    }
+    // Saturating float → int conversion; negative amounts count by magnitude.
+    Some(f.abs().floor().min(1e15) as i64)
+}
+
+fn tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+}
+
+fn verb_of(s: &str) -> Verb {
+    let mut best = Verb::Other;
+    for tok in tokens(s) {
+        for (needle, verb) in tables::VERB_TOKENS {
+            if tok.eq_ignore_ascii_case(needle) && verb.rank() > best.rank() {
+                best = *verb;
+            }
+        }
+    }
+    best
+}
+
+fn lookup_class(table: &[(&str, DataClass)], s: &str) -> Option<DataClass> {
+    let s = s.trim();
+    table
+        .iter()
+        .find(|(k, _)| s.eq_ignore_ascii_case(k))
+        .map(|(_, c)| *c)
+}
+
+fn resource_matches(resource_lower: &str, needle: &str) -> bool {
+    if needle.contains('_') {
+        resource_lower.contains(needle)
+    } else {
+        tokens(resource_lower).any(|t| t.starts_with(needle))
+    }
+}
+
+fn looks_like_path(s: &str) -> bool {
+    s.starts_with('/')
+        || s.starts_with('~')
+        || s.starts_with("./")
+        || s.starts_with("../")
+        || s.contains('/')
+        || s.contains('\\')
+        || (s.starts_with('.') && s.len() > 1)
+}
+
+/// Sensitive-path rating of one path: (class, increment, label).
+pub(crate) fn rate_path(path: &str) -> (PathClass, f64, Option<&'static str>) {
+    let norm = path.trim().to_ascii_lowercase().replace('\\', "/");
+    let mut best = (PathClass::None, 0.0, None);
+    for p in tables::PATH_PATTERNS {
+        let hit = match p.matches {
+            PathMatch::DirPrefix(d) => {
+                norm == d || (norm.starts_with(d) && norm.as_bytes().get(d.len()) == Some(&b'/'))
+            }
+            PathMatch::Component(c) => norm.split('/').any(|part| part == c),
+            PathMatch::ComponentPrefix(c) => norm.split('/').any(|part| {
+                part == c
+                    || (part.starts_with(c)
+                        && matches!(part.as_bytes().get(c.len()), Some(b'.' | b'_' | b'-')))
+            }),
+            PathMatch::Suffix(s) => norm.ends_with(s),
+            PathMatch::Contains(s) => norm.contains(s),
+        };
+        if hit && (p.increment > best.1 || (p.increment == best.1 && p.class > best.0)) {
+            best = (p.class, p.increment, Some(p.label));
+        }
+    }
+    best
+}
+
+/// Read everything the engine needs from an input.
+pub fn extract(input: &RiskInput<'_>) -> ActionFeatures {
+    let action = input.action;
+    let src = Sources::new(action);
+    let mut f = ActionFeatures {
+        agent: input.agent.clone(),
+        ..ActionFeatures::default()
+    };
+
+    // Environment.
+    let env = input.environment.trim();
+    let env = if env.is_empty() {
+        action
+            .context
+            .get("environment")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .unwrap_or("production")
+    } else {
+        env
+    };
+    f.environment = env.to_ascii_lowercase();
+    f.production = f.environment.starts_with("prod");
+
+    // MCP tool.
+    let action_type = action.action_type.as_str();
+    let is_mcp = input.mcp.is_some()
+        || action.mcp_server_name.is_some()
+        || action_type
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("mcp."));
+    if is_mcp {
+        let mut m = McpFeatures::default();
+        let tool_name = match input.mcp {
+            Some(c) if !c.tool.is_empty() => c.tool,
+            _ => action
+                .action_details
+                .get("tool_name")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| action_type.rsplit('.').next().unwrap_or(action_type)),
+        };
+        m.tool = tool_name
+            .rsplit(['.', '/', ':'])
+            .next()
+            .unwrap_or(tool_name)
+            .trim()
+            .to_ascii_lowercase();
+        m.server = match input.mcp {
+            Some(c) if !c.server.is_empty() => c.server.to_owned(),
+            _ => action.mcp_server_name.clone().unwrap_or_default(),
+        };
+        if let Some(c) = input.mcp {
+            m.read_only_hint = c.read_only_hint;
+            m.destructive_hint = c.destructive_hint;
+            m.idempotent_hint = c.idempotent_hint;
+            m.open_world_hint = c.open_world_hint;
+            m.risk_override = c.risk_override.filter(|o| o.is_finite());
+        }
+        m.baseline = tables::MCP_TOOL_BASELINES
+            .iter()
+            .find(|b| b.tool == m.tool)
+            .map(|b| b.floor);
+        f.mcp = Some(m);
+    }
+
+    // Verb and domain.
+    f.verb = verb_of(action_type);
+    if let Some(m) = &f.mcp {
+        let tv = verb_of(&m.tool);
+        if tv.rank() > f.verb.rank() {
+            f.verb = tv;
+        }
+    }
+    f.domain = tokens(action_type)
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+
+    // Data class: explicit classification and resource patterns, raised by the flags below.
+    let mut explicit: Option<DataClass> = None;
+    let raise = |c: Option<DataClass>, slot: &mut Option<DataClass>| {
+        if let Some(c) = c {
+            *slot = Some(slot.map_or(c, |s| s.max(c)));
+        }
+    };
+    for key in ["data_classification", "classification", "data_class"] {
+        for v in src.all(key) {
+            raise(
+                v.as_str()
+                    .and_then(|s| lookup_class(tables::CLASSIFICATIONS, s)),
+                &mut explicit,
+            );
+        }
+    }
+    for key in ["data_sensitivity", "sensitivity"] {
+        for v in src.all(key) {
+            raise(
+                v.as_str()
+                    .and_then(|s| lookup_class(tables::SENSITIVITIES, s)),
+                &mut explicit,
+            );
+        }
+    }
+    let resource_lower = action.resource.to_ascii_lowercase();
+    for p in tables::RESOURCE_PATTERNS {
+        if resource_matches(&resource_lower, p.needle) {
+            raise(Some(p.class), &mut explicit);
+            f.financial |= p.financial;
+            f.identity |= p.identity;
+            f.audit |= p.audit;
+            f.backup |= p.backup;
+        }
+    }
+    let mut class = explicit.unwrap_or(DataClass::Internal);
+    if src.any_truthy(&["pii_involved", "pii", "contains_pii", "personal_data"]) {
+        f.pii = true;
+    }
+    if src.any_truthy(&["financial_data"]) {
+        f.financial = true;
+    }
+    for v in src.all("compliance_flags") {
+        if let Some(arr) = v.as_array() {
+            for flag in arr.iter().filter_map(Value::as_str) {
+                let flag = flag.trim().to_ascii_lowercase();
+                if let Some(c) = lookup_class(tables::COMPLIANCE_FLAGS, &flag) {
+                    class = class.max(c);
+                }
+                if !f.compliance_flags.contains(&flag) {
+                    f.compliance_flags.push(flag);
+                }
+            }
+        }
+    }
+
+    f.pii |= class >= DataClass::Pii;
+
+    // Paths.
+    let consider_path = |p: &str, f: &mut ActionFeatures| {
+        let p = p.trim();
+        if p.is_empty() {
+            return;
+        }
+        let (pc, inc, label) = rate_path(p);
+        if f.path.is_none() || inc > f.path_increment {
+            f.path = Some(p.to_owned());
+            f.path_class = pc;
+            f.path_increment = inc;
+            f.path_label = label;
+        }
+    };
+    for key in tables::PATH_KEYS {
+        for v in src.all(key) {
+            if let Some(s) = v.as_str() {
+                consider_path(s, &mut f);
+            }
+        }
+    }
+    if looks_like_path(&action.resource) {
+        consider_path(&action.resource, &mut f);
+    }
+    if let Some(rid) = action.resource_id.as_deref()
+        && looks_like_path(rid)
+    {
+        consider_path(rid, &mut f);
+    }
+    match f.path_class {
+        PathClass::Credentials | PathClass::Secrets => {
+            class = class.max(DataClass::Restricted);
+            f.identity = true;
+        }
+        PathClass::SystemConfig | PathClass::System => class = class.max(DataClass::Confidential),
+        PathClass::None => {}
+    }
+    if f.pii {
+        class = class.max(DataClass::Pii);
+    }
+    if f.financial {
+        class = class.max(DataClass::Confidential);
+    }
+    f.data_class = class;
+
+    // Records.
+    let mut count: Option<i64> = None;
+    let mut bump = |n: i64| count = Some(count.map_or(n, |c| c.max(n)));
+    for key in tables::COUNT_KEYS {
+        for v in src.all(key) {
+            if let Some(n) = number(v) {
+                bump(n);
+            }
+        }
+    }
+    for key in tables::TARGET_LIST_KEYS {
+        for v in src.all(key) {
+            if let Some(arr) = v.as_array() {
+                bump(i64::try_from(arr.len()).unwrap_or(i64::MAX));
+            }
+        }
+    }
+    let bulk_hint = src.any_truthy(&["bulk", "bulk_operation", "batch"]);
+    if bulk_hint {
+        bump(tables::BULK_IMPLIED_COUNT);
+    }
+
+    // Commands.
+    for key in tables::COMMAND_KEYS {
+        for v in src.all(key) {
+            if let Some(cmd) = v.as_str() {
+                let lower = cmd.to_ascii_lowercase();
+                if tables::DESTRUCTIVE_COMMANDS
+                    .iter()
+                    .any(|d| lower.contains(d))
+                {
+                    f.destructive_command = true;
+                }
+                if lower.contains("delete from") && !lower.contains(" where ") {
+                    f.destructive_command = true;
+                    bump(tables::BULK_IMPLIED_COUNT);
+                }
+                if lower.contains("rm -rf") || lower.contains("rm -r ") {
+                    f.recursive = true;
+                }
+            }
+        }
+    }
+    f.record_count = count;
+    f.bulk = count.is_some_and(|c| c >= 100);
+    f.recursive |= src.any_truthy(tables::RECURSIVE_KEYS);
+
+    // Money.
+    let mut amount: Option<i64> = None;
+    for key in tables::AMOUNT_KEYS {
+        for v in src.all(key) {
+            if let Some(n) = number(v) {
+                amount = Some(amount.map_or(n, |a| a.max(n)));
+            }
+        }
+    }
+    f.amount = amount;
+    f.amount_threshold_exceeded = src.any_truthy(&["threshold_exceeded"])
+        || src.all("amount_threshold").any(|v| match v {
+            Value::String(s) => {
+                let s = s.trim().to_ascii_lowercase();
+                matches!(
+                    s.as_str(),
+                    "exceeded" | "exceeds" | "above" | "over" | "true"
+                ) || number(v).zip(amount).is_some_and(|(t, a)| a >= t && t > 0)
+            }
+            Value::Bool(b) => *b,
+            Value::Number(_) => number(v).zip(amount).is_some_and(|(t, a)| a >= t),
+            _ => false,
+        });
+    f.external_transfer = src.any_truthy(tables::EXTERNAL_KEYS)
+        || tables::DESTINATION_KEYS.iter().any(|k| {
+            src.all(k).any(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.to_ascii_lowercase().contains("external"))
+            })
+        });
+
+    // Reach and humans.
+    let mcp_open_world = f
+        .mcp
+        .as_ref()
+        .is_some_and(|m| m.open_world_hint == Some(true));
+    f.external_call = f.external_transfer
+        || f.verb == Verb::Send
+        || mcp_open_world
+        || tokens(action_type).any(|t| {
+            tables::EXTERNAL_TOKENS
+                .iter()
+                .any(|e| t.eq_ignore_ascii_case(e))
+        });
+    f.human_in_loop = src.any_truthy(tables::HUMAN_IN_LOOP_KEYS);
+    f.human_cosigned = src.any_truthy(tables::HUMAN_COSIGN_KEYS);
+    f.cross_tenant = src.any_truthy(tables::CROSS_TENANT_KEYS);
+
+    // A destructive command run through an execution verb destroys.
+    if f.destructive_command && f.verb == Verb::Execute {
+        f.verb = Verb::Delete;
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_rated_by_component() {
+        assert_eq!(rate_path("/etc/config.yaml").0, PathClass::SystemConfig);
+        assert_eq!(rate_path("/etcetera/x").0, PathClass::None);
+        assert_eq!(rate_path("~/.ssh").0, PathClass::Credentials);
+        assert_eq!(rate_path("/app/.env.local").0, PathClass::Secrets);
+        assert_eq!(rate_path("/app/.envoy").0, PathClass::None);
+        assert_eq!(rate_path("C:\\Windows\\System32").0, PathClass::System);
+    }
+
+    #[test]
+    fn numbers_are_read_leniently() {
+        assert_eq!(number(&Value::from("50,000 USD")), Some(50_000));
+        assert_eq!(number(&Value::from(150)), Some(150));
+        assert_eq!(number(&Value::from(-20.7)), Some(20));
+        assert_eq!(number(&Value::from("abc")), None);
+        assert_eq!(number(&Value::Bool(true)), None);
+    }
+
+    #[test]
+    fn verbs_pick_the_riskiest_token() {
+        assert_eq!(verb_of("database.write"), Verb::Write);
+        assert_eq!(verb_of("data_access"), Verb::Read);
+        assert_eq!(verb_of("mcp.delete_file"), Verb::Delete);
+        assert_eq!(verb_of("list_directory"), Verb::List);
+        assert_eq!(verb_of("transaction"), Verb::Transfer);
+        assert_eq!(verb_of("whatever"), Verb::Other);
+    }
+}

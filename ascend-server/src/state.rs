@@ -1,0 +1,308 @@
+//! The shared state of a running server: store, engines, key ring, kill switches, idempotency
+//! memory, per-agent statistics and the event bus.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use ascend_runtime::wire::{DecisionBody, KillSwitchStatus};
+use serde_json::Value;
+use tokio::sync::{OnceCell, broadcast};
+
+use crate::auth::KeyRing;
+use crate::config::ServerConfig;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::risk::AgentProfile;
+use crate::store::{AgentRecord, AuditDraft, KillSwitchRecord, Snapshot, Store, Webhook};
+
+/// Something connected SDKs (SSE) and webhooks hear about.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Organisation.
+    pub org_id: i64,
+    /// Agent concerned; None for organisation-wide events.
+    pub agent_id: Option<String>,
+    /// SSE event name (`kill_switch`, `decision`).
+    pub sse: Option<&'static str>,
+    /// Webhook event name (`action.approved`, …).
+    pub webhook: Option<&'static str>,
+    /// Event data.
+    pub data: Value,
+}
+
+/// What an idempotency key resolved to.
+#[derive(Debug, Clone)]
+pub enum Remembered {
+    /// The first answer given.
+    Body(Arc<DecisionBody>),
+    /// Known only by action id (loaded after a restart).
+    ActionId(i64),
+}
+
+/// One remembered idempotency key.
+#[derive(Debug)]
+pub struct IdemEntry {
+    /// SHA-256 of the request it was first used with.
+    pub request_hash: String,
+    /// Filled once the first request with this key has been answered.
+    pub cell: Arc<OnceCell<Remembered>>,
+    /// When first seen.
+    pub at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct AgentStats {
+    registered: bool,
+    autonomous: bool,
+    denials: VecDeque<Instant>,
+    recent: VecDeque<Instant>,
+    seen_types: HashSet<String>,
+}
+
+/// Kill switches in memory (the store has the durable copy).
+#[derive(Debug, Default)]
+pub struct KillSwitches {
+    map: HashMap<(i64, String), KillSwitchRecord>,
+}
+
+impl KillSwitches {
+    fn key(org_id: i64, agent: Option<&str>) -> (i64, String) {
+        (org_id, agent.unwrap_or_default().to_owned())
+    }
+
+    /// Record a new state.
+    pub fn set(&mut self, rec: KillSwitchRecord) {
+        self.map
+            .insert(Self::key(rec.org_id, rec.agent_id.as_deref()), rec);
+    }
+
+    /// The active switch that halts `agent` (its own first, then its organisation's).
+    pub fn blocking(&self, org_id: i64, agent: Option<&str>) -> Option<&KillSwitchRecord> {
+        let own = agent
+            .filter(|a| !a.is_empty())
+            .and_then(|a| self.map.get(&Self::key(org_id, Some(a))))
+            .filter(|r| r.active);
+        own.or_else(|| self.map.get(&Self::key(org_id, None)).filter(|r| r.active))
+    }
+
+    /// The status body for an agent (or the organisation).
+    pub fn status(&self, org_id: i64, agent: Option<&str>) -> KillSwitchStatus {
+        match self.blocking(org_id, agent) {
+            Some(r) => KillSwitchStatus {
+                blocked: true,
+                reason: r.reason.clone(),
+                activated_at: r.activated_at.clone(),
+                activated_by: r.activated_by.clone(),
+            },
+            None => KillSwitchStatus::default(),
+        }
+    }
+}
+
+/// Shared state of one server.
+pub struct AppState {
+    /// Configuration.
+    pub config: ServerConfig,
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Risk and policy engines.
+    pub engine: Engine,
+    /// API keys.
+    pub keys: KeyRing,
+    /// Kill switches.
+    pub kill: RwLock<KillSwitches>,
+    /// Idempotency memory: (org, key) → entry.
+    pub idempotency: Mutex<HashMap<(i64, String), IdemEntry>>,
+    agents: Mutex<HashMap<(i64, String), AgentStats>>,
+    /// Organisation names by id.
+    pub orgs: RwLock<HashMap<i64, String>>,
+    /// Event bus (SSE streams and webhook dispatcher subscribe).
+    pub events: broadcast::Sender<Event>,
+    /// Webhooks by organisation (dropped on every change).
+    pub webhook_cache: RwLock<HashMap<i64, Arc<Vec<Webhook>>>>,
+    /// HTTP client for webhooks.
+    pub http: reqwest::Client,
+    /// Server start.
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// Current time, RFC 3339 with microseconds, UTC.
+pub fn now() -> String {
+    crate::store::sqlite::now_rfc3339()
+}
+
+impl AppState {
+    /// Build the state from a store snapshot.
+    pub fn new(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        engine: Engine,
+        snapshot: Snapshot,
+        http: reqwest::Client,
+    ) -> Self {
+        let keys = KeyRing::default();
+        for k in snapshot.keys {
+            keys.insert(k);
+        }
+        let mut kill = KillSwitches::default();
+        for k in snapshot.kill_switches {
+            kill.set(k);
+        }
+        let mut agents: HashMap<(i64, String), AgentStats> = HashMap::new();
+        for a in &snapshot.agents {
+            let s = agents.entry((a.org_id, a.agent_id.clone())).or_default();
+            s.registered = true;
+            s.autonomous = a.agent_type.eq_ignore_ascii_case("autonomous");
+        }
+        for (org, agent, ty) in snapshot.seen_action_types {
+            agents
+                .entry((org, agent))
+                .or_default()
+                .seen_types
+                .insert(ty);
+        }
+        let mut idem = HashMap::new();
+        let now = Instant::now();
+        for (org, key, hash, id) in snapshot.idempotency {
+            let cell = OnceCell::new_with(Some(Remembered::ActionId(id)));
+            idem.insert(
+                (org, key),
+                IdemEntry {
+                    request_hash: hash,
+                    cell: Arc::new(cell),
+                    at: now,
+                },
+            );
+        }
+        let (events, _) = broadcast::channel(4096);
+        Self {
+            config,
+            store,
+            engine,
+            keys,
+            kill: RwLock::new(kill),
+            idempotency: Mutex::new(idem),
+            agents: Mutex::new(agents),
+            orgs: RwLock::new(snapshot.orgs.into_iter().collect()),
+            events,
+            webhook_cache: RwLock::new(HashMap::new()),
+            http,
+            started: Instant::now(),
+        }
+    }
+
+    /// Publish an event (no subscriber is fine).
+    pub fn publish(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// The risk engine's view of an agent, and record this action in its statistics.
+    pub fn agent_profile(&self, org_id: i64, agent_id: &str, action_type: &str) -> AgentProfile {
+        let Ok(mut agents) = self.agents.lock() else {
+            return AgentProfile::default();
+        };
+        let s = agents.entry((org_id, agent_id.to_owned())).or_default();
+        let now = Instant::now();
+        while s
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            s.recent.pop_front();
+        }
+        while s
+            .denials
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600))
+        {
+            s.denials.pop_front();
+        }
+        let first_use = !s.seen_types.contains(action_type);
+        let profile = AgentProfile {
+            registered: s.registered,
+            autonomous: s.autonomous,
+            recent_denials: u32::try_from(s.denials.len()).unwrap_or(u32::MAX),
+            first_use_of_action_type: first_use,
+            actions_last_minute: u32::try_from(s.recent.len()).unwrap_or(u32::MAX),
+        };
+        if first_use && s.seen_types.len() < 10_000 {
+            s.seen_types.insert(action_type.to_owned());
+        }
+        if s.recent.len() < 100_000 {
+            s.recent.push_back(now);
+        }
+        profile
+    }
+
+    /// Count a denial against an agent.
+    pub fn record_denial(&self, org_id: i64, agent_id: &str) {
+        if let Ok(mut agents) = self.agents.lock() {
+            let s = agents.entry((org_id, agent_id.to_owned())).or_default();
+            if s.denials.len() < 10_000 {
+                s.denials.push_back(Instant::now());
+            }
+        }
+    }
+
+    /// Remember a registered agent.
+    pub fn record_agent(&self, agent: &AgentRecord) {
+        if let Ok(mut agents) = self.agents.lock() {
+            let s = agents
+                .entry((agent.org_id, agent.agent_id.clone()))
+                .or_default();
+            s.registered = true;
+            s.autonomous = agent.agent_type.eq_ignore_ascii_case("autonomous");
+        }
+    }
+
+    /// Whether an agent is registered.
+    pub fn is_registered(&self, org_id: i64, agent_id: &str) -> bool {
+        self.agents
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&(org_id, agent_id.to_owned())).map(|s| s.registered))
+            .unwrap_or(false)
+    }
+
+    /// Drop idempotency keys older than the configured lifetime.
+    pub fn prune_idempotency(&self) {
+        let ttl = self.config.idempotency_ttl;
+        if let Ok(mut m) = self.idempotency.lock() {
+            m.retain(|_, e| e.at.elapsed() < ttl);
+        }
+    }
+
+    /// An audit draft stamped now.
+    pub fn audit(
+        &self,
+        org_id: i64,
+        kind: &str,
+        actor: &str,
+        subject: String,
+        payload: Value,
+    ) -> AuditDraft {
+        AuditDraft {
+            org_id,
+            kind: kind.to_owned(),
+            actor: actor.to_owned(),
+            subject,
+            payload,
+            ts: now(),
+        }
+    }
+
+    /// Read the kill switch state.
+    pub fn kill_status(&self, org_id: i64, agent: Option<&str>) -> Result<KillSwitchStatus> {
+        self.kill
+            .read()
+            .map(|k| k.status(org_id, agent))
+            .map_err(|_| Error::Internal("kill switch state poisoned".into()))
+    }
+}
