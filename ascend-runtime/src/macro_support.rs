@@ -38,10 +38,8 @@ pub struct Meta {
     pub description: Option<&'static str>,
     /// `module_path!()` where the function is.
     pub module_path: &'static str,
-    /// `file!()` where the function is.
-    pub file: &'static str,
-    /// `line!()` of the attribute.
-    pub line: u32,
+    /// `file!():line!()` of the attribute, built at compile time.
+    pub code_location: &'static str,
     /// `wait_for_approval = ..` (default true).
     pub wait_for_approval: bool,
     /// `approval_timeout_secs = ..` (default 60).
@@ -241,10 +239,7 @@ impl Call {
         }
         action.action_details = details;
         let mut ctx = Map::with_capacity(C + 2);
-        ctx.insert(
-            "code_location".to_owned(),
-            Value::String(format!("{}:{}", meta.file, meta.line)),
-        );
+        ctx.insert("code_location".to_owned(), Value::from(meta.code_location));
         ctx.insert("module_path".to_owned(), Value::from(meta.module_path));
         for (name, value) in context {
             ctx.insert(name.to_owned(), value);

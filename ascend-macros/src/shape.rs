@@ -1,0 +1,404 @@
+//! The model: what kind of function the attribute is on, which parameters it has, and what the
+//! call produces. Everything here is checked against the arguments before anything is generated.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{
+    Block, Expr, ExprAsync, FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType,
+    Stmt, Type, TypeParamBound,
+};
+
+use crate::args::{Args, combine};
+
+/// How the function produces its result.
+pub(crate) enum Shape {
+    /// `async fn`: the governed prologue awaits the decision.
+    Async,
+    /// A plain `fn`: the prologue blocks on the decision.
+    Sync,
+    /// `fn f(..) -> Pin<Box<dyn Future<Output = T> ..>> { ..; Box::pin(async move { .. }) }` (the
+    /// shape `async-trait` and rmcp's `#[tool]` produce), or `-> impl Future<Output = T>` with an
+    /// `async` block in tail position: the prologue goes inside that async block.
+    Future,
+}
+
+/// One parameter binding sent (or redacted) in the action's parameters.
+pub(crate) struct Param {
+    /// The binding as written in the signature (original span, so it resolves to the argument).
+    pub ident: Ident,
+    /// The name it is sent under (`r#` stripped).
+    pub name: String,
+    /// Sent as `"[REDACTED]"` because the name looks like a secret.
+    pub redacted: bool,
+}
+
+/// The checked model the expansion works from.
+pub(crate) struct Model {
+    pub args: Args,
+    pub shape: Shape,
+    pub params: Vec<Param>,
+    /// The type the function (or its future) evaluates to, with every `impl Trait` replaced by
+    /// `_` so it can be written inside the body.
+    pub output: Type,
+    /// Where errors about the output type point.
+    pub output_span: Span,
+}
+
+impl Model {
+    /// Check `args` against the function; all problems are reported together.
+    pub(crate) fn new(args: Args, item: &ItemFn) -> Result<Model, syn::Error> {
+        let mut errors = Vec::new();
+        let sig = &item.sig;
+
+        if let Some(constness) = &sig.constness {
+            errors.push(syn::Error::new(
+                constness.span,
+                "`#[governed]` cannot be used on a `const fn`: governance is asked at run time, \
+                 which a `const fn` cannot do; remove `const`",
+            ));
+        }
+
+        // Every binding of every typed argument (`self` is never sent).
+        let mut bindings = Vec::new();
+        for arg in &sig.inputs {
+            if let FnArg::Typed(pat_type) = arg {
+                collect_bindings(&pat_type.pat, &mut bindings);
+            }
+        }
+        for skipped in &args.skip {
+            if skipped == "self" {
+                continue;
+            }
+            if !bindings.iter().any(|b| b == skipped) {
+                let known: Vec<String> = bindings.iter().map(unraw).collect();
+                let listing = if known.is_empty() {
+                    format!("`{}` has no parameters", sig.ident)
+                } else {
+                    format!("its parameters are: {}", known.join(", "))
+                };
+                errors.push(syn::Error::new(
+                    skipped.span(),
+                    format!(
+                        "`skip({skipped})`: `{}` has no parameter named `{skipped}`; {listing}",
+                        sig.ident
+                    ),
+                ));
+            }
+        }
+
+        let params = if args.skip_all {
+            Vec::new()
+        } else {
+            bindings
+                .into_iter()
+                .filter(|b| !args.skip.iter().any(|s| s == b))
+                .map(|ident| {
+                    let name = unraw(&ident);
+                    let redacted = is_secret_name(&name);
+                    Param {
+                        ident,
+                        name,
+                        redacted,
+                    }
+                })
+                .collect()
+        };
+
+        let (declared, declared_span) = match &sig.output {
+            ReturnType::Default => (syn::parse_quote!(()), sig.ident.span()),
+            ReturnType::Type(_, ty) => ((**ty).clone(), ty.span()),
+        };
+
+        let (shape, output, output_span) = if sig.asyncness.is_some() {
+            (Shape::Async, declared, declared_span)
+        } else if let Some(out) = future_output(&declared) {
+            let span = out.span();
+            if tail_async_block(&item.block).is_none() {
+                errors.push(syn::Error::new(
+                    declared_span,
+                    "`#[governed]` on a function returning a future needs its body to end in \
+                     `Box::pin(async move { .. })` or `async move { .. }` (the shape `#[tool]` and \
+                     `async-trait` produce); otherwise write it as an `async fn`",
+                ));
+            }
+            (Shape::Future, out, span)
+        } else {
+            (Shape::Sync, declared, declared_span)
+        };
+
+        if let Some(err) = combine(errors) {
+            return Err(err);
+        }
+        let mut output = output;
+        InferImplTrait.visit_type_mut(&mut output);
+        Ok(Model {
+            args,
+            shape,
+            params,
+            output,
+            output_span,
+        })
+    }
+}
+
+/// The binding names in an argument pattern: `x`, `mut x`, `Parameters(req)`, `(a, b)`,
+/// `Point { x, y }`, `&x`.
+fn collect_bindings(pat: &Pat, out: &mut Vec<Ident>) {
+    match pat {
+        Pat::Ident(p) => {
+            out.push(p.ident.clone());
+            if let Some((_, sub)) = &p.subpat {
+                collect_bindings(sub, out);
+            }
+        }
+        Pat::Reference(p) => collect_bindings(&p.pat, out),
+        Pat::Type(p) => collect_bindings(&p.pat, out),
+        Pat::Paren(p) => collect_bindings(&p.pat, out),
+        Pat::Tuple(p) => p.elems.iter().for_each(|e| collect_bindings(e, out)),
+        Pat::TupleStruct(p) => p.elems.iter().for_each(|e| collect_bindings(e, out)),
+        Pat::Slice(p) => p.elems.iter().for_each(|e| collect_bindings(e, out)),
+        Pat::Struct(p) => p.fields.iter().for_each(|f| collect_bindings(&f.pat, out)),
+        _ => {}
+    }
+}
+
+fn unraw(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
+/// Whether a parameter name looks like it holds a secret. Kept in step with
+/// `ascend_runtime::__private::is_secret_name`, which applies the same rule to nested JSON keys.
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "key",
+        "keys",
+        "apikey",
+        "credential",
+        "credentials",
+        "creds",
+        "auth",
+        "authorization",
+        "bearer",
+        "cookie",
+        "otp",
+        "pin",
+        "privatekey",
+    ];
+    const FRAGMENTS: &[&str] = &[
+        "password",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "credential",
+        "privatekey",
+        "authorization",
+    ];
+    // Split snake_case, kebab-case and camelCase into lowercase words.
+    let mut words: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c == '_' || c == '-' || c == '.' || c == ' ' {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    let joined: String = words.concat();
+    words.iter().any(|w| WORDS.contains(&w.as_str()))
+        || FRAGMENTS.iter().any(|f| joined.contains(f))
+}
+
+/// `T` when `ty` is `Pin<Box<dyn Future<Output = T> ..>>` or `impl Future<Output = T> ..`.
+fn future_output(ty: &Type) -> Option<Type> {
+    match ty {
+        Type::ImplTrait(it) => future_bound_output(it.bounds.iter()),
+        Type::Path(tp) => {
+            let pin = tp.path.segments.last()?;
+            if pin.ident != "Pin" {
+                return None;
+            }
+            let boxed = single_type_arg(&pin.arguments)?;
+            let Type::Path(bp) = boxed else { return None };
+            let b = bp.path.segments.last()?;
+            if b.ident != "Box" {
+                return None;
+            }
+            match single_type_arg(&b.arguments)? {
+                Type::TraitObject(obj) => future_bound_output(obj.bounds.iter()),
+                _ => None,
+            }
+        }
+        Type::Paren(p) => future_output(&p.elem),
+        Type::Group(g) => future_output(&g.elem),
+        _ => None,
+    }
+}
+
+fn single_type_arg(args: &PathArguments) -> Option<&Type> {
+    let PathArguments::AngleBracketed(ab) = args else {
+        return None;
+    };
+    let mut types = ab.args.iter().filter_map(|a| match a {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    });
+    let first = types.next()?;
+    types.next().is_none().then_some(first)
+}
+
+fn future_bound_output<'a>(mut bounds: impl Iterator<Item = &'a TypeParamBound>) -> Option<Type> {
+    bounds.find_map(|b| {
+        let TypeParamBound::Trait(t) = b else {
+            return None;
+        };
+        let seg = t.path.segments.last()?;
+        if seg.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(ab) = &seg.arguments else {
+            return None;
+        };
+        ab.args.iter().find_map(|a| match a {
+            GenericArgument::AssocType(at) if at.ident == "Output" => Some(at.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
+/// The async block in tail position: `async move { .. }` or `Box::pin(async move { .. })`.
+pub(crate) fn tail_async_block(block: &Block) -> Option<&ExprAsync> {
+    let Some(Stmt::Expr(tail, None)) = block.stmts.last() else {
+        return None;
+    };
+    async_in(tail)
+}
+
+/// Mutable access to the same block (for the expansion to replace its body).
+pub(crate) fn tail_async_block_mut(block: &mut Block) -> Option<&mut ExprAsync> {
+    let Some(Stmt::Expr(tail, None)) = block.stmts.last_mut() else {
+        return None;
+    };
+    async_in_mut(tail)
+}
+
+fn async_in(expr: &Expr) -> Option<&ExprAsync> {
+    match expr {
+        Expr::Async(a) => Some(a),
+        Expr::Call(call) if call.args.len() == 1 && is_box_pin(&call.func) => {
+            async_in(call.args.first()?)
+        }
+        Expr::Paren(p) => async_in(&p.expr),
+        Expr::Group(g) => async_in(&g.expr),
+        _ => None,
+    }
+}
+
+fn async_in_mut(expr: &mut Expr) -> Option<&mut ExprAsync> {
+    match expr {
+        Expr::Async(a) => Some(a),
+        Expr::Call(call) if call.args.len() == 1 && is_box_pin(&call.func) => {
+            async_in_mut(call.args.first_mut()?)
+        }
+        Expr::Paren(p) => async_in_mut(&mut p.expr),
+        Expr::Group(g) => async_in_mut(&mut g.expr),
+        _ => None,
+    }
+}
+
+fn is_box_pin(func: &Expr) -> bool {
+    let Expr::Path(p) = func else { return false };
+    let segs: Vec<&syn::PathSegment> = p.path.segments.iter().collect();
+    matches!(segs.as_slice(), [.., b, pin] if b.ident == "Box" && pin.ident == "pin")
+}
+
+/// Replaces `impl Trait` with `_` so the type can be named inside the body.
+struct InferImplTrait;
+
+impl VisitMut for InferImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(it) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](it.impl_token.span),
+            });
+            return;
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "password",
+            "db_password",
+            "api_key",
+            "apiKey",
+            "apikey",
+            "key",
+            "secret",
+            "client_secret",
+            "token",
+            "access_token",
+            "refresh_token",
+            "auth",
+            "auth_header",
+            "private_key",
+            "credentials",
+            "bearer",
+            "SESSION_COOKIE",
+        ] {
+            assert!(is_secret_name(name), "{name} should be redacted");
+        }
+        for name in [
+            "customer_id",
+            "author",
+            "keyboard",
+            "monkey",
+            "address",
+            "amount",
+            "tokenizer_model_name_is_long",
+        ] {
+            let expected = name.contains("token");
+            assert_eq!(is_secret_name(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn detects_future_outputs() {
+        let boxed: Type = syn::parse_quote!(
+            ::std::pin::Pin<Box<dyn ::std::future::Future<Output = Result<u8, E>> + Send + '_>>
+        );
+        let expected: Type = syn::parse_quote!(Result<u8, E>);
+        assert_eq!(future_output(&boxed), Some(expected));
+        let imp: Type = syn::parse_quote!(impl Future<Output = u8> + Send);
+        assert!(future_output(&imp).is_some());
+        let plain: Type = syn::parse_quote!(Result<u8, E>);
+        assert!(future_output(&plain).is_none());
+    }
+}
