@@ -696,7 +696,6 @@ async fn annotated_style_allowed_pending_denied() {
 /// The hash-chained audit entry of each governed call carries its (redacted) arguments, not
 /// only the action type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs action_details in the action.decided audit entry (ascend-server)"]
 async fn audit_chain_records_redacted_arguments() {
     let h = Harness::start("mcp-audit-args").await;
     let server = GuardedFs::governed(
@@ -731,7 +730,6 @@ async fn audit_chain_records_redacted_arguments() {
 /// MCP-server-level block: deactivating the server in the control plane's MCP registry refuses
 /// every tool of that server (wire-protocol §6.3), as an isError result with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs MCP registry in ascend-server"]
 async fn blocked_mcp_server_refuses_all_tools() {
     let h = Harness::start("mcp-blocked").await;
     let (status, body) = h

@@ -131,6 +131,7 @@ impl AscendClient {
         let backend = Arc::new(HttpBackend::new(
             Arc::clone(&transport),
             config.poll_interval,
+            config.agent_id.clone(),
         )?);
         let http = HttpParts {
             transport,

@@ -25,10 +25,16 @@ pub(crate) struct HttpBackend {
     pub(crate) events: Arc<EventHub>,
     poll_interval: Duration,
     reports: mpsc::Sender<(String, Outcome)>,
+    /// The configured agent id, sent on kill-switch polls so per-agent switches reach us.
+    agent_id: Option<String>,
 }
 
 impl HttpBackend {
-    pub(crate) fn new(transport: Arc<Transport>, poll_interval: Duration) -> Result<Self> {
+    pub(crate) fn new(
+        transport: Arc<Transport>,
+        poll_interval: Duration,
+        agent_id: Option<String>,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(REPORT_QUEUE);
         background::spawn(deliver_reports(Arc::clone(&transport), rx))?;
         Ok(HttpBackend {
@@ -36,6 +42,7 @@ impl HttpBackend {
             events: Arc::new(EventHub::default()),
             poll_interval,
             reports: tx,
+            agent_id: agent_id.filter(|a| !a.trim().is_empty()),
         })
     }
 }
@@ -119,10 +126,13 @@ impl Backend for HttpBackend {
 
     fn kill_switch_status(&self) -> BoxFuture<'_, Result<KillSwitchStatus>> {
         Box::pin(async move {
-            let body = self
-                .transport
-                .send(Call::get(&["api", "sdk", "kill-switch", "status"]))
-                .await?;
+            // `?agent_id=`: the server answers for this agent (its own switch, then its
+            // organisation's), not only the organisation-wide one.
+            let mut call = Call::get(&["api", "sdk", "kill-switch", "status"]);
+            if let Some(agent) = &self.agent_id {
+                call = call.query("agent_id", agent);
+            }
+            let body = self.transport.send(call).await?;
             parse_kill_switch(&body)
         })
     }

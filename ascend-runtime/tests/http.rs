@@ -887,3 +887,31 @@ async fn sync_api_inside_multi_thread_runtime() {
         .unwrap();
     assert!(r.is_ok());
 }
+
+/// The kill-switch poll names the client's agent (`?agent_id=`), so a switch flipped for this
+/// one agent on the server reaches it, not only organisation-wide switches.
+#[tokio::test]
+async fn kill_switch_poll_sends_the_agent_id() {
+    let server = Server::start().await;
+    let client = server
+        .client()
+        .kill_switch_watch(Duration::from_millis(30), 3)
+        .build()
+        .unwrap();
+    server.default(
+        "GET /api/sdk/kill-switch/status",
+        Reply::ok(json!({"blocked": true, "reason": "agent-1 halted"})),
+    );
+    client.start_kill_switch_watch();
+    eventually(Duration::from_secs(5), || client.is_blocked()).await;
+    client.stop_kill_switch_watch();
+    let polls = server.seen_on("GET /api/sdk/kill-switch/status");
+    assert!(!polls.is_empty());
+    for p in &polls {
+        assert_eq!(
+            p.query.as_deref(),
+            Some("agent_id=agent-1"),
+            "every poll names the agent"
+        );
+    }
+}

@@ -39,6 +39,9 @@ pub enum Error {
         reason: String,
         /// The request's correlation id.
         correlation_id: Option<String>,
+        /// The MCP server concerned, for MCP registry denials (copied into the body, where the
+        /// Python SDK picks it up into the decision's metadata).
+        mcp_server_name: Option<String>,
     },
     /// No such resource in the caller's organisation (HTTP 404).
     #[error("{0}")]
@@ -127,8 +130,9 @@ impl IntoResponse for Error {
                 code,
                 reason,
                 correlation_id,
+                mcp_server_name,
             } => {
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "detail": {
                         "error": format!("governance_violation: {code}"),
                         "detail": reason,
@@ -136,6 +140,11 @@ impl IntoResponse for Error {
                         "correlation_id": correlation_id,
                     }
                 });
+                if let (Some(name), Some(detail)) = (mcp_server_name, body.get_mut("detail"))
+                    && let Some(d) = detail.as_object_mut()
+                {
+                    d.insert("mcp_server_name".into(), name.into());
+                }
                 (status, axum::Json(body)).into_response()
             }
             Error::Validation { detail, errors } => {

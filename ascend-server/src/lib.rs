@@ -24,6 +24,7 @@
 //!
 //! Module map: [`api`] (one module per resource), [`store`] (the `Store` trait and SQLite),
 //! [`audit`] (chain and verify), [`auth`] (keys, roles), [`approvals`], [`webhooks`],
+//! [`mcp_registry`] (MCP servers and their rules), [`redact`] (secret-looking values),
 //! [`config`], [`risk`], [`policy`], [`engine`], [`cli`] (the `ascend` subcommands).
 
 #![forbid(unsafe_code)]
@@ -40,6 +41,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod mcp_registry;
+pub mod redact;
 pub mod state;
 pub mod store;
 pub mod webhooks;
@@ -134,6 +137,8 @@ impl RunningServer {
 
     /// Stop accepting requests, finish in-flight ones (up to 5 s), flush the store.
     pub async fn shutdown(self) -> Result<()> {
+        // End the event streams first: graceful shutdown waits for open responses.
+        self.state.begin_shutdown();
         let _ = self.shutdown.send(true);
         let mut serve = self.serve;
         if tokio::time::timeout(Duration::from_secs(5), &mut serve)

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use ascend_runtime::wire::{DecisionBody, KillSwitchStatus};
 use serde_json::Value;
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::{OnceCell, broadcast, watch};
 
 use crate::auth::KeyRing;
 use crate::config::ServerConfig;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::mcp_registry::McpRegistry;
 use crate::risk::AgentProfile;
 use crate::store::{AgentRecord, AuditDraft, KillSwitchRecord, Snapshot, Store, Webhook};
 
@@ -125,6 +126,11 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Server start.
     pub started: Instant,
+    /// MCP registries of every organisation.
+    pub mcp: McpRegistry,
+    /// Flips to true when the server shuts down (long-lived responses such as the event stream
+    /// end on it).
+    shutdown: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -182,6 +188,7 @@ impl AppState {
             );
         }
         let (events, _) = broadcast::channel(4096);
+        let mcp = McpRegistry::new(snapshot.mcp_servers);
         Self {
             config,
             store,
@@ -195,7 +202,19 @@ impl AppState {
             webhook_cache: RwLock::new(HashMap::new()),
             http,
             started: Instant::now(),
+            mcp,
+            shutdown: watch::channel(false).0,
         }
+    }
+
+    /// Signal shutdown to long-lived responses (idempotent).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// A receiver that sees `true` once shutdown was signalled.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// Publish an event (no subscriber is fine).

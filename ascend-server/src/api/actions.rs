@@ -13,13 +13,14 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use ascend_runtime::wire::DecisionBody;
-use ascend_runtime::{AgentAction, Decision};
+use ascend_runtime::{AgentAction, Decision, RiskLevel};
 
 use super::{Shared, check_errors, header_str, json_body, object, opt_obj, opt_str, parse_id};
 use crate::approvals;
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
 use crate::policy::Outcome as PolicyOutcome;
+use crate::redact::{redact, redact_map};
 use crate::risk::{McpCall, RiskInput};
 use crate::state::{AppState, Event, IdemEntry, Remembered, now};
 use crate::store::{ActionFilter, ActionRecord, NewAction, Vote, WriteOp, WriteReply};
@@ -309,18 +310,56 @@ async fn decide(
             code: "KILL_SWITCH_ACTIVE".into(),
             reason: format!("kill switch active: {reason}"),
             correlation_id: input.correlation_id,
+            mcp_server_name: None,
         });
     }
 
+    // MCP registry (wire-protocol §6.3): unregistered / deactivated server, blocked tool.
+    let mcp_tool = mcp_tool_name(&action, input.mcp.as_ref());
+    let registry = match &action.mcp_server_name {
+        Some(server) => match state.mcp.check(p.org_id, server, mcp_tool.as_deref()) {
+            Ok(facts) => Some(facts),
+            Err(denial) => {
+                let draft = state.audit(
+                    p.org_id,
+                    "action.blocked",
+                    &p.name,
+                    format!("agent:{}", action.agent_id),
+                    json!({"agent_id": action.agent_id, "action_type": action.action_type,
+                           "resource": action.resource, "reason": denial.reason,
+                           "code": denial.code, "mcp_server_name": server, "mcp_tool": mcp_tool,
+                           "action_details": redact_map(&action.action_details),
+                           "context": redact_map(&action.context),
+                           "risk_indicators": redact_map(&action.risk_indicators)}),
+                );
+                state.store.write(WriteOp::Audit(draft)).await?;
+                return Err(Error::Governance {
+                    code: denial.code.into(),
+                    reason: denial.reason,
+                    correlation_id: input.correlation_id,
+                    mcp_server_name: Some(server.clone()),
+                });
+            }
+        },
+        None => None,
+    };
+    let governed = registry.as_ref().and_then(|f| f.governed());
+
     let profile = state.agent_profile(p.org_id, &action.agent_id, &action.action_type);
-    let mcp = input.mcp.as_ref().map(|m| McpCall {
-        server: &m.server,
-        tool: &m.tool,
-        read_only_hint: None,
-        destructive_hint: None,
-        idempotent_hint: None,
-        open_world_hint: None,
-        risk_override: None,
+    let tool = mcp_tool.as_deref().unwrap_or_default();
+    let server = input
+        .mcp
+        .as_ref()
+        .map(|m| m.server.as_str())
+        .or(action.mcp_server_name.as_deref());
+    let mcp = server.map(|server| McpCall {
+        server,
+        tool,
+        read_only_hint: hint(&action, "read_only_hint", "readOnlyHint"),
+        destructive_hint: hint(&action, "destructive_hint", "destructiveHint"),
+        idempotent_hint: hint(&action, "idempotent_hint", "idempotentHint"),
+        open_world_hint: hint(&action, "open_world_hint", "openWorldHint"),
+        risk_override: governed.and_then(|g| g.risk_override(tool)),
     });
     let eval = state.engine.decide(&RiskInput {
         action: &action,
@@ -330,11 +369,26 @@ async fn decide(
     });
     let id = state.store.next_action_id();
     let created_at = now();
-    let decision = match eval.policy.outcome {
+    let mut decision = match eval.policy.outcome {
         PolicyOutcome::Allow => Decision::Allowed,
         PolicyOutcome::Deny => Decision::Denied,
         PolicyOutcome::Pending => Decision::Pending,
     };
+    let mut reason = eval.policy.reason.clone();
+    // auto_approve_tools: skip human approval below high risk (never overrides a denial).
+    let auto_approved = decision == Decision::Pending
+        && eval.risk.level < RiskLevel::High
+        && governed.is_some_and(|g| g.auto_approves(tool));
+    if auto_approved {
+        decision = Decision::Allowed;
+        reason = format!(
+            "auto-approved: tool {tool:?} is in the auto_approve_tools of MCP server {:?} \
+             and its risk level is {} (approval would have been required: {})",
+            server.unwrap_or_default(),
+            eval.risk.level.as_str(),
+            eval.policy.reason
+        );
+    }
     let approval = (decision == Decision::Pending).then(|| {
         let (approvers, stages) = eval
             .policy
@@ -368,6 +422,21 @@ async fn decide(
         metadata.insert("approvals_required".into(), a.stages_required.into());
         metadata.insert("approvals_received".into(), 0.into());
     }
+    if let Some(server) = server {
+        let entry = registry.as_ref().and_then(|f| f.server.as_deref());
+        metadata.insert(
+            "mcp_governance".into(),
+            json!({
+                "mcp_server_name": server,
+                "tool_name": mcp_tool,
+                "registry_checked": registry.as_ref().is_some_and(|f| f.registry_in_use),
+                "server_registered": entry.is_some(),
+                "governance_enabled": entry.map(|e| e.governance_enabled),
+                "auto_approved": auto_approved,
+                "risk_override": governed.and_then(|g| g.risk_override(tool)),
+            }),
+        );
+    }
     let body = DecisionBody {
         id,
         action_id: id,
@@ -375,7 +444,7 @@ async fn decide(
         status: decision.as_status_str().to_owned(),
         risk_score: risk.score,
         risk_level: risk.level,
-        reason: eval.policy.reason.clone(),
+        reason,
         execution_allowed: decision == Decision::Allowed,
         approval_request_id: approval.as_ref().map(|_| id.to_string()),
         required_approvers: approval
@@ -407,7 +476,8 @@ async fn decide(
         correlation_id: input.correlation_id.clone(),
         metadata,
     };
-    let request = serde_json::to_value(&action)?;
+    // Stored and audited redacted (the engines saw the request as sent).
+    let request = redact(&serde_json::to_value(&action)?);
     let (idempotency_key, request_hash) = match idem {
         Some((k, h)) => (Some(k), Some(h)),
         None => (None, None),
@@ -422,12 +492,21 @@ async fn decide(
             "agent_id": action.agent_id,
             "action_type": action.action_type,
             "resource": action.resource,
+            "resource_id": action.resource_id,
+            "environment": input.environment,
+            "action_details": request.get("action_details"),
+            "context": request.get("context"),
+            "risk_indicators": request.get("risk_indicators"),
+            "mcp_server_name": action.mcp_server_name,
+            "mcp_tool": mcp_tool,
             "decision": decision.as_str(),
             "risk_score": risk.score,
             "risk_level": risk.level.as_str(),
             "rule_id": body.rule_id,
+            "rule_name": body.rule_name,
             "reason": body.reason,
             "policy_violations": body.policy_violations,
+            "auto_approved": auto_approved,
             "submitted_key": p.key_id,
         }),
     );
@@ -488,6 +567,39 @@ async fn decide(
         Decision::Allowed => {}
     }
     Ok(Arc::new(body))
+}
+
+/// The MCP tool a call invokes: the MCP endpoint's tool, else `action_details.tool_name`, else
+/// the `mcp_tool` the runtime puts in `context` / `risk_indicators`.
+fn mcp_tool_name(action: &AgentAction, mcp: Option<&McpFacts>) -> Option<String> {
+    mcp.map(|m| m.tool.as_str())
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| {
+            [
+                &action.action_details,
+                &action.context,
+                &action.risk_indicators,
+            ]
+            .into_iter()
+            .zip(["tool_name", "mcp_tool", "mcp_tool"])
+            .find_map(|(m, k)| m.get(k).and_then(Value::as_str))
+            .filter(|t| !t.trim().is_empty())
+        })
+        .map(|t| t.trim().chars().take(MAX_ID).collect())
+}
+
+/// An MCP tool annotation sent as `risk_indicators` or `context` key `snake` (or `camel`):
+/// a boolean, or the text `true`/`false`.
+fn hint(action: &AgentAction, snake: &str, camel: &str) -> Option<bool> {
+    [&action.risk_indicators, &action.context]
+        .into_iter()
+        .flat_map(|m| [m.get(snake), m.get(camel)])
+        .flatten()
+        .find_map(|v| match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => super::parse_bool(s),
+            _ => None,
+        })
 }
 
 /// The environment a request says it runs in.

@@ -3,7 +3,8 @@
 //! Events: `kill_switch` with `{"blocked", "reason", "agent_id"}` (sent once on connect with the
 //! current state, then on every change) and `decision` with `{"action_id", "decision", ...}` when a
 //! pending action is approved, denied or expires. Scoped to the key's organisation, and to the
-//! key's agent (or `?agent_id=`) when there is one. Keep-alive comments every 15 s.
+//! key's agent (or `?agent_id=`) when there is one. Keep-alive comments every 15 s. The stream
+//! ends when the server shuts down.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -50,15 +51,23 @@ pub async fn stream(
     let org = principal.org_id;
     let rx = state.events.subscribe();
     let first = kill_event(&state, org, agent.as_deref());
+    let stop = state.shutdown_signal();
     let st = state.clone();
     let stream = futures_util::stream::unfold(
-        (rx, first, st, agent),
-        move |(mut rx, mut pending, st, agent)| async move {
+        (rx, first, st, agent, stop),
+        move |(mut rx, mut pending, st, agent, mut stop)| async move {
             if let Some(ev) = pending.take() {
-                return Some((Ok(ev), (rx, None, st, agent)));
+                return Some((Ok(ev), (rx, None, st, agent, stop)));
             }
             loop {
-                match rx.recv().await {
+                let received = tokio::select! {
+                    biased;
+                    // Shutdown (or the state going away) ends the stream, so graceful
+                    // shutdown does not wait for connected clients.
+                    _ = stop.wait_for(|v| *v) => return None,
+                    r = rx.recv() => r,
+                };
+                match received {
                     Ok(ev) => {
                         let Some(name) = ev.sse else { continue };
                         if ev.org_id != org {
@@ -72,12 +81,12 @@ pub async fn stream(
                         let Ok(sse) = SseEvent::default().event(name).json_data(&ev.data) else {
                             continue;
                         };
-                        return Some((Ok(sse), (rx, None, st, agent)));
+                        return Some((Ok(sse), (rx, None, st, agent, stop)));
                     }
                     Err(RecvError::Lagged(_)) => {
                         // We missed events: resend the current kill switch state.
                         if let Some(ev) = kill_event(&st, org, agent.as_deref()) {
-                            return Some((Ok(ev), (rx, None, st, agent)));
+                            return Some((Ok(ev), (rx, None, st, agent, stop)));
                         }
                     }
                     Err(RecvError::Closed) => return None,

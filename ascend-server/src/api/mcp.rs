@@ -33,7 +33,9 @@ pub async fn submit(
     let environment = opt_str(&m, "environment", 64, &mut errors);
     let parameters = opt_obj(&m, "parameters", &mut errors);
     let context = opt_obj(&m, "context", &mut errors);
-    let server = server.filter(|s| !s.trim().is_empty());
+    let server = server
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     if server.is_none() && !errors.contains_key("mcp_server") {
         errors.insert("mcp_server".into(), "field required".into());
     }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod events;
 pub mod kill_switch;
 pub mod mcp;
+pub mod mcp_registry;
 pub mod registry;
 pub mod webhooks;
 
@@ -221,6 +222,22 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/api/webhooks/{id}/test", post(webhooks::test))
         .route("/api/v1/mcp/actions/submit", post(mcp::submit))
+        .route(
+            "/api/registry/mcp-servers",
+            post(mcp_registry::register).get(mcp_registry::list),
+        )
+        .route(
+            "/api/registry/mcp-servers/{server_name}",
+            get(mcp_registry::get_one).delete(mcp_registry::delete),
+        )
+        .route(
+            "/api/registry/mcp-servers/{server_name}/activate",
+            post(mcp_registry::activate),
+        )
+        .route(
+            "/api/registry/mcp-servers/{server_name}/deactivate",
+            post(mcp_registry::deactivate),
+        )
         .route("/api/v1/audit", get(audit::query))
         .route("/audit/logs", get(audit::query))
         .route("/api/v1/audit/export", get(audit::export))

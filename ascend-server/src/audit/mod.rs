@@ -5,4 +5,4 @@ pub mod chain;
 pub mod verify;
 
 pub use chain::{GENESIS, entry_hash};
-pub use verify::{Problem, VerifyReport, verify_chain};
+pub use verify::{ChainVerifier, Problem, VerifyReport, verify_chain};

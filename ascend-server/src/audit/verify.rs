@@ -66,23 +66,80 @@ impl VerifyReport {
 }
 
 /// Verify one organisation's entries (in storage insertion order) against its checkpointed head.
+///
+/// The entries must all be in memory; [`ChainVerifier`] does the same walk one entry at a time
+/// (what the store's streaming verification uses).
 pub fn verify_chain(org_id: i64, entries: &[AuditEntry], head: Option<&ChainHead>) -> VerifyReport {
     let all_seqs: HashSet<i64> = entries.iter().map(|e| e.seq).collect();
-    let mut expected_seq = 1i64;
-    let mut prev = GENESIS;
-    let mut walked = 0u64;
+    let mut v = ChainVerifier::new(org_id, head.cloned());
     for e in entries {
+        if let Some(broken) = v.push(e, |seq| all_seqs.contains(&seq)) {
+            return broken;
+        }
+    }
+    v.finish()
+}
+
+/// An incremental chain walk: feed entries in storage insertion order with [`push`], then call
+/// [`finish`]. Memory use is constant (no entry is kept), so a chain of any length can be
+/// verified while streaming it from the database.
+///
+/// Read the head and the entries in one consistent snapshot (one read transaction): a head
+/// read after the entries may already count entries appended in between, which would look
+/// like truncation.
+///
+/// [`push`]: ChainVerifier::push
+/// [`finish`]: ChainVerifier::finish
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    org_id: i64,
+    head: Option<ChainHead>,
+    expected_seq: i64,
+    prev: [u8; 32],
+    walked: u64,
+    /// Stored hash of the entry whose seq is the head's (for a head behind the chain).
+    at_head: Option<String>,
+}
+
+impl ChainVerifier {
+    /// Start a walk of `org_id`'s chain, checked against its checkpointed `head`.
+    pub fn new(org_id: i64, head: Option<ChainHead>) -> Self {
+        Self {
+            org_id,
+            head,
+            expected_seq: 1,
+            prev: GENESIS,
+            walked: 0,
+            at_head: None,
+        }
+    }
+
+    /// Entries verified so far.
+    pub fn walked(&self) -> u64 {
+        self.walked
+    }
+
+    /// Check the next entry. `has_seq(n)` must say whether an entry with sequence number `n`
+    /// exists anywhere in the chain (it is asked only when the entry is out of sequence, to
+    /// tell reordering from a gap). Returns the report when the chain breaks here; once it
+    /// did, stop feeding entries.
+    pub fn push(
+        &mut self,
+        e: &AuditEntry,
+        has_seq: impl FnOnce(i64) -> bool,
+    ) -> Option<VerifyReport> {
+        let (org_id, walked, expected_seq) = (self.org_id, self.walked, self.expected_seq);
         if e.seq != expected_seq {
-            if e.seq < expected_seq || all_seqs.contains(&expected_seq) {
-                return VerifyReport::broken(
+            if e.seq < expected_seq || has_seq(expected_seq) {
+                return Some(VerifyReport::broken(
                     org_id,
                     walked,
                     e.seq,
                     Problem::Reordered,
                     format!("entry {} found where entry {expected_seq} belongs", e.seq),
-                );
+                ));
             }
-            return VerifyReport::broken(
+            return Some(VerifyReport::broken(
                 org_id,
                 walked,
                 expected_seq,
@@ -92,18 +149,18 @@ pub fn verify_chain(org_id: i64, entries: &[AuditEntry], head: Option<&ChainHead
                     e.seq - 1,
                     e.seq
                 ),
-            );
+            ));
         }
         let stored_prev = parse_hash(&e.prev_hash);
         let stored_hash = parse_hash(&e.hash);
         let (Some(stored_prev), Some(stored_hash)) = (stored_prev, stored_hash) else {
-            return VerifyReport::broken(
+            return Some(VerifyReport::broken(
                 org_id,
                 walked,
                 e.seq,
                 Problem::Edited,
                 format!("entry {} has a malformed hash", e.seq),
-            );
+            ));
         };
         let computed = entry_hash(
             e.org_id,
@@ -116,18 +173,18 @@ pub fn verify_chain(org_id: i64, entries: &[AuditEntry], head: Option<&ChainHead
             &stored_prev,
         );
         if computed != stored_hash || e.org_id != org_id {
-            return VerifyReport::broken(
+            return Some(VerifyReport::broken(
                 org_id,
                 walked,
                 e.seq,
                 Problem::Edited,
                 format!("entry {} does not match its hash (content edited)", e.seq),
-            );
+            ));
         }
-        if stored_prev != prev {
+        if stored_prev != self.prev {
             // The entry is self-consistent but does not link to its predecessor: the
             // predecessor was rewritten (and re-hashed) after this entry was written.
-            return VerifyReport::broken(
+            return Some(VerifyReport::broken(
                 org_id,
                 walked,
                 e.seq - 1,
@@ -137,42 +194,49 @@ pub fn verify_chain(org_id: i64, entries: &[AuditEntry], head: Option<&ChainHead
                     e.seq - 1,
                     e.seq
                 ),
-            );
+            ));
         }
-        prev = stored_hash;
-        expected_seq += 1;
-        walked += 1;
+        if self.head.as_ref().is_some_and(|h| h.seq == e.seq) {
+            self.at_head = Some(e.hash.clone());
+        }
+        self.prev = stored_hash;
+        self.expected_seq += 1;
+        self.walked += 1;
+        None
     }
-    if let Some(head) = head {
-        let last = expected_seq - 1;
-        if head.seq > last {
-            return VerifyReport::broken(
-                org_id,
-                walked,
-                last + 1,
-                Problem::Truncated,
-                format!(
-                    "chain ends at entry {last} but the checkpointed head is entry {}",
-                    head.seq
-                ),
-            );
-        }
-        if head.seq == last && parse_hash(&head.hash) != Some(prev) {
-            return VerifyReport::broken(
-                org_id,
-                walked,
-                last,
-                Problem::Edited,
-                format!("entry {last} does not match the checkpointed head hash"),
-            );
-        }
-        if head.seq < last {
-            // Entries past the checkpoint: consistent chain, but nobody checkpointed them.
-            let at = entries
-                .iter()
-                .find(|e| e.seq == head.seq)
-                .map(|e| e.hash.clone());
-            if at.as_deref() != Some(head.hash.as_str()) && head.seq > 0 {
+
+    /// The verdict once every entry was pushed: compares the end of the chain with the head.
+    pub fn finish(self) -> VerifyReport {
+        let (org_id, walked, prev) = (self.org_id, self.walked, self.prev);
+        if let Some(head) = &self.head {
+            let last = self.expected_seq - 1;
+            if head.seq > last {
+                return VerifyReport::broken(
+                    org_id,
+                    walked,
+                    last + 1,
+                    Problem::Truncated,
+                    format!(
+                        "chain ends at entry {last} but the checkpointed head is entry {}",
+                        head.seq
+                    ),
+                );
+            }
+            if head.seq == last && parse_hash(&head.hash) != Some(prev) {
+                return VerifyReport::broken(
+                    org_id,
+                    walked,
+                    last,
+                    Problem::Edited,
+                    format!("entry {last} does not match the checkpointed head hash"),
+                );
+            }
+            if head.seq < last
+                && head.seq > 0
+                && self.at_head.as_deref() != Some(head.hash.as_str())
+            {
+                // Entries past the checkpoint: consistent chain, but the checkpointed entry
+                // itself does not match.
                 return VerifyReport::broken(
                     org_id,
                     walked,
@@ -181,22 +245,22 @@ pub fn verify_chain(org_id: i64, entries: &[AuditEntry], head: Option<&ChainHead
                     format!("entry {} does not match the checkpointed head", head.seq),
                 );
             }
+        } else if walked > 0 {
+            return VerifyReport::broken(
+                org_id,
+                walked,
+                1,
+                Problem::Truncated,
+                "the chain head checkpoint is missing".to_owned(),
+            );
         }
-    } else if walked > 0 {
-        return VerifyReport::broken(
+        VerifyReport {
             org_id,
-            walked,
-            1,
-            Problem::Truncated,
-            "the chain head checkpoint is missing".to_owned(),
-        );
-    }
-    VerifyReport {
-        org_id,
-        ok: true,
-        entries: walked,
-        broken_at: None,
-        problem: None,
-        detail: format!("OK: {walked} entries, chain intact"),
+            ok: true,
+            entries: walked,
+            broken_at: None,
+            problem: None,
+            detail: format!("OK: {walked} entries, chain intact"),
+        }
     }
 }

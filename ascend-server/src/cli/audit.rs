@@ -7,9 +7,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::Conn;
 use super::client::Client;
-use crate::audit::{VerifyReport, verify_chain};
+use crate::audit::VerifyReport;
 use crate::error::{Error, Result};
-use crate::store::sqlite::{audit_orgs, read_audit, read_head};
+use crate::store::sqlite::{audit_orgs, verify_org};
 
 /// `ascend audit ...`
 #[derive(Debug, Subcommand)]
@@ -45,9 +45,7 @@ pub fn verify_file(path: &std::path::Path) -> Result<Vec<VerifyReport>> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut reports = Vec::new();
     for org in audit_orgs(&c)? {
-        let entries = read_audit(&c, org, 0, u64::MAX >> 1)?;
-        let head = read_head(&c, org)?;
-        reports.push(verify_chain(org, &entries, head.as_ref()));
+        reports.push(verify_org(&c, org)?);
     }
     Ok(reports)
 }

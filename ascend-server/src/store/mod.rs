@@ -282,6 +282,49 @@ pub struct DeliveryAttempt {
     pub at: String,
 }
 
+/// An MCP server in an organisation's MCP registry (wire-protocol §3.3 #27–#30, §6.2–6.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpServerRecord {
+    /// Storage id (stable across updates).
+    pub id: i64,
+    /// Organisation.
+    pub org_id: i64,
+    /// The name MCP calls carry as `mcp_server_name` / `mcp_server` (unique per organisation).
+    pub server_name: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// `stdio`, `http`, `sse`, … (informational).
+    pub transport_type: String,
+    /// URL of the server (informational).
+    pub server_url: Option<String>,
+    /// Connection settings (informational; secret-looking values redacted before storing).
+    pub connection_config: Value,
+    /// When false the tool lists and overrides are not applied (activation still is).
+    pub governance_enabled: bool,
+    /// A deactivated server's calls are all refused (the kill switch of one MCP server).
+    pub active: bool,
+    /// Tools whose calls skip human approval when their risk level is below high.
+    pub auto_approve_tools: Vec<String>,
+    /// Tools whose calls are always refused.
+    pub blocked_tools: Vec<String>,
+    /// Per-tool minimum risk score (0–100), passed to the risk engine.
+    pub tool_risk_overrides: std::collections::BTreeMap<String, f64>,
+    /// Why it was deactivated.
+    pub deactivation_reason: Option<String>,
+    /// When it was deactivated (RFC 3339).
+    pub deactivated_at: Option<String>,
+    /// Who deactivated it.
+    pub deactivated_by: Option<String>,
+    /// Who registered it (key name).
+    pub registered_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
 /// What a vote, an expiry or an outcome report changed.
 #[derive(Debug, Clone)]
 pub struct ActionChange {
@@ -383,6 +426,23 @@ pub enum WriteOp {
     },
     /// Log a delivery attempt.
     LogDelivery(DeliveryAttempt),
+    /// Register or update an MCP server (keyed by organisation and name; the id and creation
+    /// time of an existing entry are kept). Replies [`WriteReply::McpServer`].
+    UpsertMcpServer {
+        /// The server as it should be (id ignored).
+        server: Box<McpServerRecord>,
+        /// Audit entry.
+        audit: AuditDraft,
+    },
+    /// Remove an MCP server from the registry.
+    DeleteMcpServer {
+        /// Organisation.
+        org_id: i64,
+        /// Server name.
+        server_name: String,
+        /// Audit entry.
+        audit: AuditDraft,
+    },
 }
 
 /// The result of a [`WriteOp`].
@@ -398,6 +458,8 @@ pub enum WriteReply {
     Webhook(i64),
     /// The op matched nothing (e.g. expiry of an already decided action).
     Unchanged,
+    /// An MCP server as stored.
+    McpServer(Box<McpServerRecord>),
 }
 
 /// Everything the service keeps in memory, loaded once at start.
@@ -415,6 +477,8 @@ pub struct Snapshot {
     pub seen_action_types: Vec<(i64, String, String)>,
     /// Recent idempotency keys: (org, key, request hash, action id).
     pub idempotency: Vec<(i64, String, String, i64)>,
+    /// The MCP registries of every organisation.
+    pub mcp_servers: Vec<McpServerRecord>,
 }
 
 /// The persistence interface of the server.
@@ -446,6 +510,10 @@ pub trait Store: Send + Sync + 'static {
     fn audit_count(&self, org_id: i64) -> BoxFuture<'_, Result<u64>>;
     /// The checkpointed head of one organisation's chain.
     fn audit_head(&self, org_id: i64) -> BoxFuture<'_, Result<Option<ChainHead>>>;
+    /// Re-walk one organisation's chain against its head, both read from one consistent
+    /// snapshot (concurrent appends never look like a break), without loading the whole chain
+    /// into memory.
+    fn verify_audit(&self, org_id: i64) -> BoxFuture<'_, Result<crate::audit::VerifyReport>>;
     /// Webhooks of one organisation.
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>>;
     /// Wait until every write queued so far is committed, then stop accepting writes.

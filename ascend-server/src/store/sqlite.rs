@@ -21,11 +21,12 @@ use ascend_runtime::wire::DecisionBody;
 
 use super::{
     ActionChange, ActionFilter, ActionRecord, AgentRecord, ApiKeyRecord, ApprovalState, AuditDraft,
-    AuditEntry, BoxFuture, ChainHead, KillSwitchRecord, Snapshot, Store, Webhook, WriteOp,
-    WriteReply,
+    AuditEntry, BoxFuture, ChainHead, KillSwitchRecord, McpServerRecord, Snapshot, Store, Webhook,
+    WriteOp, WriteReply,
 };
 use crate::approvals;
 use crate::audit::chain::{GENESIS, entry_hash, parse_hash};
+use crate::audit::{ChainVerifier, VerifyReport};
 use crate::auth::Role;
 use crate::error::{Error, Result};
 
@@ -45,9 +46,10 @@ const MAX_BATCH: usize = 1024;
 const READERS: usize = 3;
 
 /// Versioned migrations: (version, SQL). Applied in order, each in a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
 CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, org_id INTEGER NOT NULL, role TEXT NOT NULL,
   agent_id TEXT, key_hash BLOB NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL);
@@ -79,7 +81,19 @@ CREATE TABLE webhook_deliveries (id INTEGER PRIMARY KEY, webhook_id INTEGER NOT 
   org_id INTEGER NOT NULL, event TEXT NOT NULL, attempt INTEGER NOT NULL, status_code INTEGER,
   error TEXT, latency_ms REAL NOT NULL, at TEXT NOT NULL);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE mcp_servers (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, server_name TEXT NOT NULL,
+  display_name TEXT, description TEXT, transport_type TEXT NOT NULL, server_url TEXT,
+  connection_config TEXT NOT NULL, governance_enabled INTEGER NOT NULL, active INTEGER NOT NULL,
+  auto_approve_tools TEXT NOT NULL, blocked_tools TEXT NOT NULL, tool_risk_overrides TEXT NOT NULL,
+  deactivation_reason TEXT, deactivated_at TEXT, deactivated_by TEXT, registered_by TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (org_id, server_name));
+"#,
+    ),
+];
 
 struct Job {
     op: WriteOp,
@@ -318,6 +332,10 @@ impl Store for SqliteStore {
         self.read(move |c| read_head(c, org_id))
     }
 
+    fn verify_audit(&self, org_id: i64) -> BoxFuture<'_, Result<VerifyReport>> {
+        self.read(move |c| verify_org(c, org_id))
+    }
+
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
@@ -359,20 +377,7 @@ pub fn read_audit(c: &Connection, org_id: i64, offset: u64, limit: u64) -> Resul
                 i64::try_from(limit).unwrap_or(i64::MAX),
                 i64::try_from(offset).unwrap_or(i64::MAX)
             ],
-            |r| {
-                Ok(AuditEntry {
-                    row_id: r.get(0)?,
-                    org_id: r.get(1)?,
-                    seq: r.get(2)?,
-                    ts: r.get(3)?,
-                    kind: r.get(4)?,
-                    actor: r.get(5)?,
-                    subject: r.get(6)?,
-                    payload: r.get(7)?,
-                    prev_hash: r.get(8)?,
-                    hash: r.get(9)?,
-                })
-            },
+            audit_entry_from_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
@@ -393,6 +398,66 @@ pub fn read_head(c: &Connection, org_id: i64) -> Result<Option<ChainHead>> {
     )
     .optional()
     .map_err(Error::from)
+}
+
+fn audit_entry_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        row_id: r.get(0)?,
+        org_id: r.get(1)?,
+        seq: r.get(2)?,
+        ts: r.get(3)?,
+        kind: r.get(4)?,
+        actor: r.get(5)?,
+        subject: r.get(6)?,
+        payload: r.get(7)?,
+        prev_hash: r.get(8)?,
+        hash: r.get(9)?,
+    })
+}
+
+/// Verify one organisation's chain straight from the database, streaming: the head and the
+/// entries are read in ONE read transaction (one WAL snapshot), so appends committed while the
+/// walk runs are invisible to it and never look like a broken chain; entries are visited one
+/// row at a time in insertion order, so memory use does not grow with the chain.
+///
+/// Used by the server (`GET /api/v1/audit/verify`) and by `ascend audit verify --db`.
+pub fn verify_org(c: &Connection, org_id: i64) -> Result<VerifyReport> {
+    // Rolled back (it only read) when dropped.
+    let tx = c.unchecked_transaction()?;
+    let head = read_head(&tx, org_id)?;
+    let mut verifier = ChainVerifier::new(org_id, head);
+    let mut stmt = tx.prepare(
+        "SELECT id, org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash \
+         FROM audit_log WHERE org_id = ?1 ORDER BY id",
+    )?;
+    let mut rows = stmt.query(params![org_id])?;
+    while let Some(row) = rows.next()? {
+        let entry = audit_entry_from_row(row)?;
+        let mut lookup_error = None;
+        let broken = verifier.push(&entry, |seq| {
+            match tx
+                .query_row(
+                    "SELECT 1 FROM audit_log WHERE org_id = ?1 AND seq = ?2 LIMIT 1",
+                    params![org_id, seq],
+                    |_| Ok(()),
+                )
+                .optional()
+            {
+                Ok(found) => found.is_some(),
+                Err(e) => {
+                    lookup_error = Some(e);
+                    false
+                }
+            }
+        });
+        if let Some(e) = lookup_error {
+            return Err(e.into());
+        }
+        if let Some(report) = broken {
+            return Ok(report);
+        }
+    }
+    Ok(verifier.finish())
 }
 
 /// Every organisation id that has audit entries or a chain head.
@@ -531,7 +596,45 @@ fn load_snapshot(c: &Connection, since: &str) -> Result<Snapshot> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = c.prepare(&format!("{MCP_COLS} ORDER BY id"))?;
+    snap.mcp_servers = stmt
+        .query_map([], mcp_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(snap)
+}
+
+const MCP_COLS: &str = "SELECT id, org_id, server_name, display_name, description, transport_type, \
+    server_url, connection_config, governance_enabled, active, auto_approve_tools, blocked_tools, \
+    tool_risk_overrides, deactivation_reason, deactivated_at, deactivated_by, registered_by, \
+    created_at, updated_at FROM mcp_servers";
+
+fn mcp_from_row(r: &Row<'_>) -> rusqlite::Result<McpServerRecord> {
+    let list = |i: usize| -> rusqlite::Result<Vec<String>> {
+        let s: String = r.get(i)?;
+        Ok(serde_json::from_str(&s).unwrap_or_default())
+    };
+    let overrides: String = r.get(12)?;
+    Ok(McpServerRecord {
+        id: r.get(0)?,
+        org_id: r.get(1)?,
+        server_name: r.get(2)?,
+        display_name: r.get(3)?,
+        description: r.get(4)?,
+        transport_type: r.get(5)?,
+        server_url: r.get(6)?,
+        connection_config: json_col(r.get(7)?)?,
+        governance_enabled: r.get::<_, i64>(8)? != 0,
+        active: r.get::<_, i64>(9)? != 0,
+        auto_approve_tools: list(10)?,
+        blocked_tools: list(11)?,
+        tool_risk_overrides: serde_json::from_str(&overrides).unwrap_or_default(),
+        deactivation_reason: r.get(13)?,
+        deactivated_at: r.get(14)?,
+        deactivated_by: r.get(15)?,
+        registered_by: r.get(16)?,
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+    })
 }
 
 type Heads = HashMap<i64, (i64, [u8; 32])>;
@@ -977,6 +1080,67 @@ fn apply(
             if n == 0 {
                 return Err(Error::NotFound(format!("webhook {id} not found")));
             }
+            Ok(WriteReply::Done)
+        }
+        WriteOp::UpsertMcpServer { server: m, audit } => {
+            tx.prepare_cached(
+                "INSERT INTO mcp_servers (org_id, server_name, display_name, description, transport_type, \
+                 server_url, connection_config, governance_enabled, active, auto_approve_tools, blocked_tools, \
+                 tool_risk_overrides, deactivation_reason, deactivated_at, deactivated_by, registered_by, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+                 ?15, ?16, ?17, ?18) ON CONFLICT(org_id, server_name) DO UPDATE SET \
+                 display_name = excluded.display_name, description = excluded.description, \
+                 transport_type = excluded.transport_type, server_url = excluded.server_url, \
+                 connection_config = excluded.connection_config, \
+                 governance_enabled = excluded.governance_enabled, active = excluded.active, \
+                 auto_approve_tools = excluded.auto_approve_tools, blocked_tools = excluded.blocked_tools, \
+                 tool_risk_overrides = excluded.tool_risk_overrides, \
+                 deactivation_reason = excluded.deactivation_reason, \
+                 deactivated_at = excluded.deactivated_at, deactivated_by = excluded.deactivated_by, \
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                m.org_id,
+                m.server_name,
+                m.display_name,
+                m.description,
+                m.transport_type,
+                m.server_url,
+                serde_json::to_string(&m.connection_config)?,
+                i64::from(m.governance_enabled),
+                i64::from(m.active),
+                serde_json::to_string(&m.auto_approve_tools)?,
+                serde_json::to_string(&m.blocked_tools)?,
+                serde_json::to_string(&m.tool_risk_overrides)?,
+                m.deactivation_reason,
+                m.deactivated_at,
+                m.deactivated_by,
+                m.registered_by,
+                m.created_at,
+                m.updated_at
+            ])?;
+            let stored = tx
+                .prepare_cached(&format!(
+                    "{MCP_COLS} WHERE org_id = ?1 AND server_name = ?2"
+                ))?
+                .query_row(params![m.org_id, m.server_name], mcp_from_row)?;
+            append_audit(tx, heads, audit, touched)?;
+            Ok(WriteReply::McpServer(Box::new(stored)))
+        }
+        WriteOp::DeleteMcpServer {
+            org_id,
+            server_name,
+            audit,
+        } => {
+            let n = tx
+                .prepare_cached("DELETE FROM mcp_servers WHERE org_id = ?1 AND server_name = ?2")?
+                .execute(params![org_id, server_name])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!(
+                    "MCP server {server_name:?} not found"
+                )));
+            }
+            append_audit(tx, heads, audit, touched)?;
             Ok(WriteReply::Done)
         }
         WriteOp::LogDelivery(d) => {
