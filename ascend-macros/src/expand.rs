@@ -151,20 +151,19 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
         None => quote!(::core::option::Option::None),
     };
 
+    // Every parameter goes with its name to the runtime, which sends `"[REDACTED]"` without
+    // serializing the value when the name looks secret (`ascend_runtime::redact`: one rule for
+    // parameters, nested keys, MCP arguments and the server).
     let params = model.params.iter().map(|p| {
         let name = &p.name;
-        if p.redacted {
-            quote!((#name, #private::redacted()))
-        } else {
-            // The binding as written, so it resolves to the argument even when the function
-            // comes out of a `macro_rules!` macro. A `_name` binding is re-spanned at the call
-            // site instead: reading it is ours, not the user's (`clippy::used_underscore_binding`).
-            let mut ident = p.ident.clone();
-            if p.name.starts_with('_') {
-                ident.set_span(Span::call_site());
-            }
-            quote!((#name, (&&#private::Val(&#ident)).__ascend_json()))
+        // The binding as written, so it resolves to the argument even when the function
+        // comes out of a `macro_rules!` macro. A `_name` binding is re-spanned at the call
+        // site instead: reading it is ours, not the user's (`clippy::used_underscore_binding`).
+        let mut ident = p.ident.clone();
+        if p.name.starts_with('_') {
+            ident.set_span(Span::call_site());
         }
+        quote!((#name, (&&#private::Val(#name, &#ident)).__ascend_json()))
     });
     let entries = |entries: &[crate::args::Entry]| {
         let items = entries.iter().map(|e| {

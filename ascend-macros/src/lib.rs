@@ -149,10 +149,12 @@ use crate::shape::Model;
 ///
 /// - values that implement `serde::Serialize` as their JSON, any other value as its type name —
 ///   a non-serializable argument is never a compile error;
-/// - arguments whose names look secret (`password`, `secret`, `token`, `api_key`, `apikey`,
-///   `key`, `credential`, `auth`, `private_key`, `access_token`, `cookie`, `bearer`, `pin`, …) as
-///   `"[REDACTED]"` (their value is not even serialized); keys that look secret inside
-///   serialized values are redacted the same way;
+/// - arguments whose names look secret (`password`, `api_key`, `token`, `auth`, `pin`, … — the
+///   rule is `ascend_runtime::redact::is_secret_name`, shared with the MCP guard and the
+///   server) as `"[REDACTED]"`, checked at run time before the value is serialized (a secret
+///   is never serialized); values under secret-looking keys inside serialized values are
+///   redacted the same way (`ascend_runtime::redact::redact_value`, which keeps
+///   `true`/`false`/`null`);
 /// - `self` is never sent.
 ///
 /// `skip(a, b)` leaves arguments out (naming a parameter that does not exist is an error

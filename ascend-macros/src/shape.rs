@@ -23,14 +23,13 @@ pub(crate) enum Shape {
     Future,
 }
 
-/// One parameter binding sent (or redacted) in the action's parameters.
+/// One parameter binding sent in the action's parameters (redacted at run time, before it is
+/// serialized, when its name looks secret: `ascend_runtime::redact::is_secret_name`).
 pub(crate) struct Param {
     /// The binding as written in the signature (original span, so it resolves to the argument).
     pub ident: Ident,
     /// The name it is sent under (`r#` stripped).
     pub name: String,
-    /// Sent as `"[REDACTED]"` because the name looks like a secret.
-    pub redacted: bool,
 }
 
 /// The checked model the expansion works from.
@@ -95,12 +94,7 @@ impl Model {
                 .filter(|b| !args.skip.iter().any(|s| s == b))
                 .map(|ident| {
                     let name = unraw(&ident);
-                    let redacted = is_secret_name(&name);
-                    Param {
-                        ident,
-                        name,
-                        redacted,
-                    }
+                    Param { ident, name }
                 })
                 .collect()
         };
@@ -166,68 +160,6 @@ fn collect_bindings(pat: &Pat, out: &mut Vec<Ident>) {
 fn unraw(ident: &Ident) -> String {
     let s = ident.to_string();
     s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
-}
-
-/// Whether a parameter name looks like it holds a secret. Kept in step with
-/// `ascend_runtime::__private::is_secret_name`, which applies the same rule to nested JSON keys.
-pub(crate) fn is_secret_name(name: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "secrets",
-        "token",
-        "tokens",
-        "key",
-        "keys",
-        "apikey",
-        "credential",
-        "credentials",
-        "creds",
-        "auth",
-        "authorization",
-        "bearer",
-        "cookie",
-        "otp",
-        "pin",
-        "privatekey",
-    ];
-    const FRAGMENTS: &[&str] = &[
-        "password",
-        "passphrase",
-        "secret",
-        "token",
-        "apikey",
-        "credential",
-        "privatekey",
-        "authorization",
-    ];
-    // Split snake_case, kebab-case and camelCase into lowercase words.
-    let mut words: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c == '_' || c == '-' || c == '.' || c == ' ' {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower && !current.is_empty() {
-            words.push(std::mem::take(&mut current));
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        current.extend(c.to_lowercase());
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    let joined: String = words.concat();
-    words.iter().any(|w| WORDS.contains(&w.as_str()))
-        || FRAGMENTS.iter().any(|f| joined.contains(f))
 }
 
 /// `T` when `ty` is `Pin<Box<dyn Future<Output = T> ..>>` or `impl Future<Output = T> ..`.
@@ -351,43 +283,6 @@ impl VisitMut for InferImplTrait {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_names() {
-        for name in [
-            "password",
-            "db_password",
-            "api_key",
-            "apiKey",
-            "apikey",
-            "key",
-            "secret",
-            "client_secret",
-            "token",
-            "access_token",
-            "refresh_token",
-            "auth",
-            "auth_header",
-            "private_key",
-            "credentials",
-            "bearer",
-            "SESSION_COOKIE",
-        ] {
-            assert!(is_secret_name(name), "{name} should be redacted");
-        }
-        for name in [
-            "customer_id",
-            "author",
-            "keyboard",
-            "monkey",
-            "address",
-            "amount",
-            "tokenizer_model_name_is_long",
-        ] {
-            let expected = name.contains("token");
-            assert_eq!(is_secret_name(name), expected, "{name}");
-        }
-    }
 
     #[test]
     fn detects_future_outputs() {

@@ -47,6 +47,7 @@
 //! | [`agent`] | [`AuthorizedAgent`]: execute-if-authorized helpers for one agent identity |
 //! | [`global`] | [`init`] / [`global()`] for `#[governed]` |
 //! | [`testing`] | [`testing::MockGovernance`], the test double for your unit tests |
+//! | [`redact`] | the one rule for secret-looking names, and redaction of JSON values |
 //! | [`webhook`] | verifying signed webhook deliveries |
 //! | [`signing`] | Python-compatible canonical JSON and request signatures |
 //! | [`wire`] | response bodies shared with `ascend-server` |
@@ -74,6 +75,7 @@ mod http;
 mod kill_switch;
 pub mod operations;
 mod outcome;
+pub mod redact;
 mod retry;
 pub mod signing;
 pub mod testing;

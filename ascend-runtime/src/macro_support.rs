@@ -25,7 +25,7 @@ pub use serde_json;
 pub use tracing;
 
 /// The text sent in place of a secret-looking parameter.
-pub const REDACTED: &str = "[REDACTED]";
+pub use crate::redact::REDACTED;
 
 /// What the attribute knows at compile time about one governed function.
 #[derive(Debug)]
@@ -79,7 +79,10 @@ pub fn display<T: Display + ?Sized>(value: &T) -> String {
 /// A risk indicator or context value given as a literal or an expression.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Value {
     match serde_json::to_value(value) {
-        Ok(v) => redact_nested(v),
+        Ok(mut v) => {
+            crate::redact::redact_value(&mut v);
+            v
+        }
         Err(e) => Value::String(format!("<not serializable: {e}>")),
     }
 }
@@ -89,8 +92,21 @@ pub fn redacted() -> Value {
     Value::String(REDACTED.to_owned())
 }
 
-/// Wraps a parameter for [`autoref`] dispatch: JSON when it is `Serialize`, its type name otherwise.
-pub struct Val<'a, T: ?Sized>(pub &'a T);
+/// The value sent for the parameter `name`: [`redacted()`] when the name looks secret
+/// ([`crate::redact::is_secret_name`]), in which case `value` is never called (a secret is
+/// never serialized); `value()` otherwise.
+pub fn param(name: &str, value: impl FnOnce() -> Value) -> Value {
+    if crate::redact::is_secret_name(name) {
+        redacted()
+    } else {
+        value()
+    }
+}
+
+/// Wraps a parameter for [`autoref`] dispatch: its name, and the value, sent as JSON when it is
+/// `Serialize`, as its type name otherwise — or as [`REDACTED`] when the name looks secret,
+/// decided before anything is serialized (see [`param`]).
+pub struct Val<'a, T: ?Sized>(pub &'static str, pub &'a T);
 
 /// Wraps the body's result for [`autoref`] dispatch: which [`BodyOutcome`] it is.
 pub struct Out<'a, T: ?Sized>(pub &'a T);
@@ -105,7 +121,7 @@ pub enum BodyOutcome {
 }
 
 /// Method-resolution ("autoref") specialisation: the generated code calls
-/// `(&&Val(&x)).__ascend_json()` and `(&&&&Out(&r)).__ascend_outcome()`; the most specific impl
+/// `(&&Val("x", &x)).__ascend_json()` and `(&&&&Out(&r)).__ascend_outcome()`; the most specific impl
 /// that applies wins, so a missing `Serialize`/`Display` is never a compile error.
 pub mod autoref {
     use std::any::type_name;
@@ -116,25 +132,26 @@ pub mod autoref {
 
     use super::{BodyOutcome, Out, Val};
 
-    /// A `Serialize` parameter: its JSON (nested secret-looking keys redacted).
+    /// A `Serialize` parameter: its JSON (nested secret-looking keys redacted), or
+    /// `"[REDACTED]"` without serializing when its name looks secret.
     pub trait __AscendParamSerialize {
         /// The value sent.
         fn __ascend_json(&self) -> Value;
     }
     impl<T: Serialize + ?Sized> __AscendParamSerialize for &Val<'_, T> {
         fn __ascend_json(&self) -> Value {
-            super::json(self.0)
+            super::param(self.0, || super::json(self.1))
         }
     }
 
-    /// Any other parameter: its type name.
+    /// Any other parameter: its type name, or `"[REDACTED]"` when its name looks secret.
     pub trait __AscendParamTypeName {
         /// The value sent.
         fn __ascend_json(&self) -> Value;
     }
     impl<T: ?Sized> __AscendParamTypeName for Val<'_, T> {
         fn __ascend_json(&self) -> Value {
-            Value::String(type_name::<T>().to_owned())
+            super::param(self.0, || Value::String(type_name::<T>().to_owned()))
         }
     }
 
@@ -215,7 +232,7 @@ impl Call {
         Call { meta, client, span }
     }
 
-    /// The action request: resource, parameters (already skipped/redacted by the macro), tool
+    /// The action request: resource, parameters (already skipped/redacted), tool
     /// name, description, source location, risk indicators and context.
     pub fn action<const P: usize, const R: usize, const C: usize>(
         &self,
@@ -396,87 +413,6 @@ impl<T, E: From<Error>> FromDenied for Result<T, E> {
     }
 }
 
-/// Whether a name looks like it holds a secret. The attribute applies the same rule to
-/// parameter names at compile time (ascend-macros `shape::is_secret_name`); this copy applies it
-/// to the keys of JSON objects inside parameter values.
-pub fn is_secret_name(name: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "secrets",
-        "token",
-        "tokens",
-        "key",
-        "keys",
-        "apikey",
-        "credential",
-        "credentials",
-        "creds",
-        "auth",
-        "authorization",
-        "bearer",
-        "cookie",
-        "otp",
-        "pin",
-        "privatekey",
-    ];
-    const FRAGMENTS: &[&str] = &[
-        "password",
-        "passphrase",
-        "secret",
-        "token",
-        "apikey",
-        "credential",
-        "privatekey",
-        "authorization",
-    ];
-    let mut words: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if matches!(c, '_' | '-' | '.' | ' ') {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower && !current.is_empty() {
-            words.push(std::mem::take(&mut current));
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        current.extend(c.to_lowercase());
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    let joined: String = words.concat();
-    words.iter().any(|w| WORDS.contains(&w.as_str()))
-        || FRAGMENTS.iter().any(|f| joined.contains(f))
-}
-
-/// Replace the values of secret-looking keys, at any depth.
-pub fn redact_nested(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    if is_secret_name(&k) {
-                        (k, redacted())
-                    } else {
-                        (k, redact_nested(v))
-                    }
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(redact_nested).collect()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,7 +420,7 @@ mod tests {
 
     #[test]
     fn nested_secrets_are_redacted() {
-        let v = redact_nested(json!({
+        let v = json(&json!({
             "user": "ann",
             "password": "hunter2",
             "nested": [{"apiKey": "k", "note": "fine"}],
@@ -500,14 +436,41 @@ mod tests {
     }
 
     #[test]
+    fn secret_parameters_are_never_serialized() {
+        struct Explodes;
+        impl Serialize for Explodes {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("a secret was serialized"))
+            }
+        }
+        assert_eq!(param("api_key", || unreachable!()), json!(REDACTED));
+        assert_eq!(param("name", || json!(1)), json!(1));
+        #[allow(clippy::needless_borrow)] // the borrows select the impl
+        {
+            use autoref::*;
+            assert_eq!(
+                (&&Val("db_password", &Explodes)).__ascend_json(),
+                json!(REDACTED)
+            );
+            let plain = (&&Val("payload", &Explodes)).__ascend_json();
+            assert!(
+                plain
+                    .as_str()
+                    .is_some_and(|s| s.contains("not serializable")),
+                "{plain}"
+            );
+        }
+    }
+
+    #[test]
     #[allow(clippy::needless_borrow)] // the borrows select the impl: that is the point
     fn autoref_dispatch() {
         use autoref::*;
         struct Opaque;
         let n = 5_u32;
-        assert_eq!((&&Val(&n)).__ascend_json(), json!(5));
+        assert_eq!((&&Val("n", &n)).__ascend_json(), json!(5));
         let o = Opaque;
-        let name = (&&Val(&o)).__ascend_json();
+        let name = (&&Val("o", &o)).__ascend_json();
         assert!(
             name.as_str().is_some_and(|s| s.ends_with("Opaque")),
             "{name}"

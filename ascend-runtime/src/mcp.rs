@@ -106,6 +106,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value, json};
 
+use crate::redact::{REDACTED, should_redact, truncate};
+
 use crate::{
     AgentAction, AscendClient, AuthorizationDecision, Decision, Error, EvaluateOptions, Outcome,
 };
@@ -133,25 +135,6 @@ pub const DEFAULT_RESOURCE_ARGUMENTS: &[&str] = &[
     "table",
 ];
 
-/// Substrings (lower case) that make an argument name look secret; its value is sent as
-/// `"[REDACTED]"`. Names equal to `key` or ending in `_key`/`-key` are redacted as well.
-pub const SECRET_MARKERS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "auth",
-    "credential",
-    "private_key",
-    "privatekey",
-    "access_key",
-    "cookie",
-    "session_id",
-];
-
-const REDACTED: &str = "[REDACTED]";
 const MAX_DEPTH: usize = 8;
 const MAX_ITEMS: usize = 50;
 
@@ -382,7 +365,8 @@ impl McpGovernanceConfig {
     }
 }
 
-/// Whether an argument name looks like it holds a secret (case-insensitive).
+/// Whether an argument name looks like it holds a secret: the one rule of
+/// [`crate::redact::is_secret_name`], re-exported here.
 ///
 /// ```
 /// use ascend_runtime::mcp::is_secret_name;
@@ -391,16 +375,11 @@ impl McpGovernanceConfig {
 /// assert!(is_secret_name("ssh-key"));
 /// assert!(!is_secret_name("path"));
 /// ```
-pub fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower == "key"
-        || lower.ends_with("_key")
-        || lower.ends_with("-key")
-        || SECRET_MARKERS.iter().any(|m| lower.contains(m))
-}
+pub use crate::redact::is_secret_name;
 
 /// Sanitise tool arguments before they leave the process: values under secret-looking names
-/// become `"[REDACTED]"` (recursively), strings over `max_chars` characters are cut, arrays keep
+/// become `"[REDACTED]"` (recursively; the rule of [`crate::redact`], which keeps `true`,
+/// `false` and `null`), strings over `max_chars` characters are cut, arrays keep
 /// their first 50 items and nesting stops at depth 8.
 ///
 /// ```
@@ -421,7 +400,7 @@ pub fn sanitize_arguments(arguments: &Map<String, Value>, max_chars: usize) -> M
 fn sanitize_map(map: &Map<String, Value>, max_chars: usize, depth: usize) -> Map<String, Value> {
     map.iter()
         .map(|(k, v)| {
-            let value = if is_secret_name(k) {
+            let value = if should_redact(k, v) {
                 Value::String(REDACTED.to_owned())
             } else {
                 sanitize_value(v, max_chars, depth + 1)
@@ -453,16 +432,6 @@ fn sanitize_value(value: &Value, max_chars: usize, depth: usize) -> Value {
             Value::Array(out)
         }
         other => other.clone(),
-    }
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    match s.char_indices().nth(max_chars) {
-        None => s.to_owned(),
-        Some((cut, _)) => {
-            let rest = s[cut..].chars().count();
-            format!("{}…[truncated {rest} chars]", &s[..cut])
-        }
     }
 }
 
@@ -1178,13 +1147,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn truncation_is_char_safe() {
-        let s = "é".repeat(10);
-        assert_eq!(truncate(&s, 20), s);
-        assert_eq!(truncate(&s, 3), "ééé…[truncated 7 chars]");
-    }
-
-    #[test]
     fn sanitizing_recurses_and_bounds() {
         let big: Vec<Value> = (0..60).map(|i| json!(i)).collect();
         let args = json!({
@@ -1192,6 +1154,7 @@ mod tests {
             "list": big,
             "API_KEY": "k",
             "author": "someone",
+            "requires_auth": true,
         });
         let clean = sanitize_arguments(args.as_object().unwrap_or(&Map::new()), 10);
         assert_eq!(clean["nested"]["inner"]["client_secret"], REDACTED);
@@ -1199,6 +1162,8 @@ mod tests {
         assert_eq!(clean["API_KEY"], REDACTED);
         // "auth" is a marker: false positives are redacted on purpose (safe side).
         assert_eq!(clean["author"], REDACTED);
+        // Flags carry no secret and are kept.
+        assert_eq!(clean["requires_auth"], true);
         let list = clean["list"].as_array().map(Vec::len);
         assert_eq!(list, Some(MAX_ITEMS + 1));
     }

@@ -5,33 +5,16 @@
 //! the MCP registry's `connection_config` all pass through [`redact`] first. The engines still
 //! see the request as sent (redaction happens after the decision).
 //!
-//! A key looks secret when, compared case-insensitively, it contains one of [`SECRET_MARKERS`],
-//! or is `key`, or ends in `_key` / `-key`. The value of such a key is replaced by
-//! `"[REDACTED]"` whatever it is (string, number, object, array), except `true`/`false`/`null`,
-//! which carry no secret and are often flags the reader needs (`requires_auth: true`).
+//! The rule is the runtime's, [`ascend_runtime::redact`] (one implementation for the SDK, the
+//! MCP guard and the server): the value of a secret-looking key is replaced by `"[REDACTED]"`
+//! whatever it is (string, number, object, array), except `true`/`false`/`null`, which carry no
+//! secret and are often flags the reader needs (`requires_auth: true`).
 
 use serde_json::{Map, Value};
 
-/// Substrings (lower case) that make a key look secret.
-pub const SECRET_MARKERS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "credential",
-    "auth",
-    "private_key",
-    "access_token",
-];
+pub use ascend_runtime::redact::REDACTED;
 
-/// What a redacted value becomes.
-pub const REDACTED: &str = "[REDACTED]";
-
-const MAX_DEPTH: usize = 64;
-
-/// Whether a key's value must be redacted.
+/// Whether a key's value must be redacted ([`ascend_runtime::redact::is_secret_name`]).
 ///
 /// ```
 /// use ascend_server::redact::is_secret_key;
@@ -43,15 +26,11 @@ const MAX_DEPTH: usize = 64;
 /// assert!(!is_secret_key("keyboard_layout"));
 /// ```
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key.trim().to_ascii_lowercase();
-    k == "key"
-        || k.ends_with("_key")
-        || k.ends_with("-key")
-        || SECRET_MARKERS.iter().any(|m| k.contains(m))
+    ascend_runtime::redact::is_secret_name(key)
 }
 
 /// A copy of `value` with the values of secret-looking keys replaced by `"[REDACTED]"`, at any
-/// depth (objects inside arrays included). Nesting deeper than 64 levels is replaced as a whole.
+/// depth (objects inside arrays included).
 ///
 /// ```
 /// use ascend_server::redact::redact;
@@ -62,36 +41,23 @@ pub fn is_secret_key(key: &str) -> bool {
 ///            "items": [{"api_key": "[REDACTED]", "n": 1}], "requires_auth": true}));
 /// ```
 pub fn redact(value: &Value) -> Value {
-    redact_at(value, 0)
+    let mut copy = value.clone();
+    ascend_runtime::redact::redact_value(&mut copy);
+    copy
 }
 
 /// [`redact`] for an object.
 pub fn redact_map(map: &Map<String, Value>) -> Map<String, Value> {
-    map_at(map, 0)
-}
-
-fn map_at(map: &Map<String, Value>, depth: usize) -> Map<String, Value> {
     map.iter()
         .map(|(k, v)| {
-            let v = if is_secret_key(k) && !matches!(v, Value::Bool(_) | Value::Null) {
+            let v = if ascend_runtime::redact::should_redact(k, v) {
                 Value::String(REDACTED.to_owned())
             } else {
-                redact_at(v, depth + 1)
+                redact(v)
             };
             (k.clone(), v)
         })
         .collect()
-}
-
-fn redact_at(value: &Value, depth: usize) -> Value {
-    if depth > MAX_DEPTH {
-        return Value::String(REDACTED.to_owned());
-    }
-    match value {
-        Value::Object(m) => Value::Object(map_at(m, depth)),
-        Value::Array(a) => Value::Array(a.iter().map(|v| redact_at(v, depth + 1)).collect()),
-        other => other.clone(),
-    }
 }
 
 #[cfg(test)]
@@ -116,6 +82,8 @@ mod tests {
         ] {
             let v = redact(&json!({ k: "s3cr3t" }));
             assert_eq!(v[k], REDACTED, "{k}");
+            let m = redact_map(&Map::from_iter([(k.to_owned(), json!({"x": 1}))]));
+            assert_eq!(m[k], REDACTED, "{k}");
         }
     }
 
@@ -123,6 +91,8 @@ mod tests {
     fn keeps_ordinary_values_and_flags() {
         let v = json!({"path": "/a", "count": 3, "auth_required": false, "token": null});
         assert_eq!(redact(&v), v);
+        let m = v.as_object().cloned().unwrap_or_default();
+        assert_eq!(redact_map(&m), m);
     }
 
     #[test]
