@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -634,7 +634,19 @@ pub async fn submit(
         mcp: None,
     };
     let body = run_pipeline(&state, input).await?;
-    Ok((StatusCode::OK, Json(body.as_ref())).into_response())
+    // Serialized straight into a buffer sized for a typical decision body (`Json` starts at 128
+    // bytes and reallocates several times on the way to ~2 KiB).
+    let mut buf = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut buf, body.as_ref())?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        buf,
+    )
+        .into_response())
 }
 
 async fn load(state: &AppState, p: &Principal, raw_id: &str) -> Result<ActionRecord> {
