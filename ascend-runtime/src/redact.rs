@@ -190,28 +190,38 @@ fn words(name: &str) -> impl Iterator<Item = &str> {
 
 /// `word`, lower-cased, equals `lower`.
 fn eq_lower(word: &str, lower: &str) -> bool {
-    word.chars().flat_map(char::to_lowercase).eq(lower.chars())
+    if word.is_ascii() {
+        word.eq_ignore_ascii_case(lower)
+    } else {
+        word.chars().flat_map(char::to_lowercase).eq(lower.chars())
+    }
 }
 
 /// Whether `name`, lower-cased with its separators removed, contains a [`SECRET_FRAGMENTS`]
 /// entry.
 fn contains_fragment(name: &str) -> bool {
-    let mut joined = name
-        .chars()
-        .filter(|c| !is_separator(*c))
-        .flat_map(char::to_lowercase);
-    loop {
-        let starts_here = |fragment: &&str| {
-            let mut here = joined.clone();
-            fragment.chars().all(|c| here.next() == Some(c))
-        };
-        if SECRET_FRAGMENTS.iter().any(starts_here) {
-            return true;
+    // Fast path: ASCII names up to 64 bytes are folded into a stack buffer (no allocation);
+    // anything else is folded into a String. The fragments are lower-case ASCII.
+    let mut stack = [0u8; 64];
+    let mut len = 0;
+    let folded: std::borrow::Cow<'_, [u8]> = if name.is_ascii() && name.len() <= stack.len() {
+        for b in name.bytes().filter(u8::is_ascii_alphanumeric) {
+            stack[len] = b.to_ascii_lowercase();
+            len += 1;
         }
-        if joined.next().is_none() {
-            return false;
-        }
-    }
+        std::borrow::Cow::Borrowed(&stack[..len])
+    } else {
+        let joined: String = name
+            .chars()
+            .filter(|c| !is_separator(*c))
+            .flat_map(char::to_lowercase)
+            .collect();
+        std::borrow::Cow::Owned(joined.into_bytes())
+    };
+    SECRET_FRAGMENTS.iter().any(|fragment| {
+        let f = fragment.as_bytes();
+        folded.len() >= f.len() && folded.windows(f.len()).any(|w| w == f)
+    })
 }
 
 #[cfg(test)]
