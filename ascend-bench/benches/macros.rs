@@ -186,7 +186,10 @@ fn bench_async(c: &mut Criterion) {
                 p::text("payments"),
                 Some(p::display(&customer_id)),
                 [
-                    ("customer_id", (&&p::Val("customer_id", &customer_id)).__ascend_json()),
+                    (
+                        "customer_id",
+                        (&&p::Val("customer_id", &customer_id)).__ascend_json(),
+                    ),
                     ("amount", (&&p::Val("amount", &i)).__ascend_json()),
                 ],
                 [("amount", p::json(&i))],

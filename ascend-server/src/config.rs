@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How long idempotency keys are remembered.
     pub idempotency_ttl: Duration,
+    /// Most idempotency keys remembered in memory (oldest dropped first); older keys are still
+    /// recognised through the store's unique index.
+    pub idempotency_max_keys: usize,
     /// Delivery attempts per webhook event (first try included).
     pub webhook_attempts: u32,
     /// Delay before the first webhook retry; doubled on each further retry.
@@ -53,7 +56,8 @@ impl Default for ServerConfig {
             approval_ttl: Duration::from_secs(3600),
             expiry_sweep: Duration::from_secs(1),
             body_limit: 1024 * 1024,
-            idempotency_ttl: Duration::from_secs(24 * 3600),
+            idempotency_ttl: Duration::from_secs(3600),
+            idempotency_max_keys: 100_000,
             webhook_attempts: 5,
             webhook_backoff: Duration::from_millis(500),
             webhook_timeout: Duration::from_secs(5),
@@ -80,8 +84,10 @@ pub struct FileConfig {
     pub approval_ttl_secs: Option<f64>,
     /// `body_limit_bytes = 1048576`
     pub body_limit_bytes: Option<usize>,
-    /// `idempotency_ttl_secs = 86400`
+    /// `idempotency_ttl_secs = 3600`
     pub idempotency_ttl_secs: Option<f64>,
+    /// `idempotency_max_keys = 100000`
+    pub idempotency_max_keys: Option<usize>,
     /// `webhook_attempts = 5`
     pub webhook_attempts: Option<u32>,
     /// `webhook_backoff_secs = 0.5`
@@ -123,6 +129,9 @@ impl ServerConfig {
         }
         if let Some(v) = f.idempotency_ttl_secs {
             self.idempotency_ttl = secs("idempotency_ttl_secs", v)?;
+        }
+        if let Some(v) = f.idempotency_max_keys {
+            self.idempotency_max_keys = v.max(1);
         }
         if let Some(v) = f.webhook_attempts {
             self.webhook_attempts = v.max(1);

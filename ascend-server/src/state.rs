@@ -32,24 +32,118 @@ pub struct Event {
     pub data: Value,
 }
 
-/// What an idempotency key resolved to.
-#[derive(Debug, Clone)]
-pub enum Remembered {
-    /// The first answer given.
-    Body(Arc<DecisionBody>),
-    /// Known only by action id (loaded after a restart).
-    ActionId(i64),
-}
-
-/// One remembered idempotency key.
+/// One remembered idempotency key. Only the action id is kept (never the answer body): later
+/// duplicates read the action back from the store.
 #[derive(Debug)]
 pub struct IdemEntry {
-    /// SHA-256 of the request it was first used with.
+    /// SHA-256 of the request it was first used with (empty for legacy rows: any request).
     pub request_hash: String,
-    /// Filled once the first request with this key has been answered.
-    pub cell: Arc<OnceCell<Remembered>>,
+    /// The action id, filled once the first request with this key has been answered.
+    pub cell: Arc<OnceCell<i64>>,
     /// When first seen.
     pub at: Instant,
+    /// Insertion number (matches this entry to its place in the eviction queue).
+    seq: u64,
+}
+
+impl IdemEntry {
+    /// A key first seen now.
+    pub fn new(request_hash: String, cell: Arc<OnceCell<i64>>) -> Self {
+        Self {
+            request_hash,
+            cell,
+            at: Instant::now(),
+            seq: 0,
+        }
+    }
+}
+
+/// The idempotency memory: (org, key) → entry, bounded by a maximum entry count (oldest
+/// evicted first) and a lifetime. Beyond it the store's unique index on (org, key) is the
+/// backstop.
+#[derive(Debug)]
+pub struct IdemMap {
+    entries: HashMap<(i64, String), IdemEntry>,
+    /// Insertion order: (key, seq); records whose seq no longer matches are stale.
+    order: VecDeque<((i64, String), u64)>,
+    next_seq: u64,
+    cap: usize,
+}
+
+impl IdemMap {
+    /// An empty memory holding at most `cap` keys (at least one).
+    pub fn new(cap: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            next_seq: 0,
+            cap: cap.max(1),
+        }
+    }
+
+    /// Number of remembered keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry of one key.
+    pub fn get(&self, key: &(i64, String)) -> Option<&IdemEntry> {
+        self.entries.get(key)
+    }
+
+    /// Remember a key (replacing any entry it had), evicting the oldest keys beyond the cap.
+    pub fn insert(&mut self, key: (i64, String), mut entry: IdemEntry) {
+        self.next_seq += 1;
+        entry.seq = self.next_seq;
+        self.order.push_back((key.clone(), entry.seq));
+        self.entries.insert(key, entry);
+        while self.entries.len() > self.cap {
+            let Some((k, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&k).is_some_and(|e| e.seq == seq) {
+                self.entries.remove(&k);
+            }
+        }
+        // Replaced keys leave stale records behind; keep the queue proportional to the map.
+        if self.order.len() > 2 * self.cap.max(16) {
+            let entries = &self.entries;
+            self.order
+                .retain(|(k, seq)| entries.get(k).is_some_and(|e| e.seq == *seq));
+        }
+    }
+
+    /// Replace the entry of `key` only if it is still the one holding `cell`.
+    pub fn replace_if(&mut self, key: (i64, String), cell: &Arc<OnceCell<i64>>, entry: IdemEntry) {
+        if self
+            .entries
+            .get(&key)
+            .is_some_and(|e| Arc::ptr_eq(&e.cell, cell))
+        {
+            self.insert(key, entry);
+        }
+    }
+
+    /// Drop keys first seen at least `ttl` ago (oldest first: the queue is in time order).
+    pub fn prune(&mut self, ttl: Duration) {
+        while let Some((k, seq)) = self.order.front() {
+            match self.entries.get(k) {
+                Some(e) if e.seq == *seq => {
+                    if e.at.elapsed() < ttl {
+                        break;
+                    }
+                    self.entries.remove(k);
+                }
+                _ => {}
+            }
+            self.order.pop_front();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +208,7 @@ pub struct AppState {
     /// Kill switches.
     pub kill: RwLock<KillSwitches>,
     /// Idempotency memory: (org, key) → entry.
-    pub idempotency: Mutex<HashMap<(i64, String), IdemEntry>>,
+    pub idempotency: Mutex<IdemMap>,
     agents: Mutex<HashMap<(i64, String), AgentStats>>,
     /// Organisation names by id.
     pub orgs: RwLock<HashMap<i64, String>>,
@@ -174,18 +268,10 @@ impl AppState {
                 .seen_types
                 .insert(ty);
         }
-        let mut idem = HashMap::new();
-        let now = Instant::now();
+        let mut idem = IdemMap::new(config.idempotency_max_keys);
         for (org, key, hash, id) in snapshot.idempotency {
-            let cell = OnceCell::new_with(Some(Remembered::ActionId(id)));
-            idem.insert(
-                (org, key),
-                IdemEntry {
-                    request_hash: hash,
-                    cell: Arc::new(cell),
-                    at: now,
-                },
-            );
+            let cell = Arc::new(OnceCell::new_with(Some(id)));
+            idem.insert((org, key), IdemEntry::new(hash, cell));
         }
         let (events, _) = broadcast::channel(4096);
         let mcp = McpRegistry::new(snapshot.mcp_servers);
@@ -294,7 +380,7 @@ impl AppState {
     pub fn prune_idempotency(&self) {
         let ttl = self.config.idempotency_ttl;
         if let Ok(mut m) = self.idempotency.lock() {
-            m.retain(|_, e| e.at.elapsed() < ttl);
+            m.prune(ttl);
         }
     }
 

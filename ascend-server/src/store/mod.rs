@@ -491,6 +491,13 @@ pub trait Store: Send + Sync + 'static {
     fn snapshot(&self, idempotency_since: String) -> BoxFuture<'_, Result<Snapshot>>;
     /// One action of one organisation.
     fn get_action(&self, org_id: i64, id: i64) -> BoxFuture<'_, Result<Option<ActionRecord>>>;
+    /// The action submitted with an idempotency key, and the request hash it was submitted
+    /// with (empty when unknown).
+    fn get_action_by_idempotency_key(
+        &self,
+        org_id: i64,
+        key: String,
+    ) -> BoxFuture<'_, Result<Option<(String, ActionRecord)>>>;
     /// Actions of one organisation, newest first, and the total count matching the filter.
     fn list_actions(
         &self,

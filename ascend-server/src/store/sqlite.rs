@@ -326,6 +326,30 @@ impl Store for SqliteStore {
         })
     }
 
+    fn get_action_by_idempotency_key(
+        &self,
+        org_id: i64,
+        key: String,
+    ) -> BoxFuture<'_, Result<Option<(String, ActionRecord)>>> {
+        self.read(move |c| {
+            let found: Option<(i64, String)> = c
+                .prepare_cached(
+                    "SELECT id, COALESCE(request_hash, '') FROM actions \
+                     WHERE org_id = ?1 AND idempotency_key = ?2",
+                )?
+                .query_row(params![org_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((id, hash)) = found else {
+                return Ok(None);
+            };
+            c.prepare_cached(&format!("{ACTION_COLS} WHERE org_id = ?1 AND id = ?2"))?
+                .query_row(params![org_id, id], action_from_row)
+                .optional()
+                .map(|a| a.map(|a| (hash, a)))
+                .map_err(Error::from)
+        })
+    }
+
     fn list_actions(
         &self,
         org_id: i64,
@@ -658,7 +682,7 @@ fn load_snapshot(c: &Connection, since: &str) -> Result<Snapshot> {
         .collect::<rusqlite::Result<_>>()?;
     let mut stmt = c.prepare(
         "SELECT org_id, idempotency_key, COALESCE(request_hash, ''), id FROM actions \
-         WHERE idempotency_key IS NOT NULL AND created_at >= ?1",
+         WHERE idempotency_key IS NOT NULL AND created_at >= ?1 ORDER BY created_at, id",
     )?;
     snap.idempotency = stmt
         .query_map(params![since], |r| {
