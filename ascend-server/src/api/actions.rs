@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::policy::Outcome as PolicyOutcome;
 use crate::redact::{redact, redact_map};
 use crate::risk::{McpCall, RiskInput};
-use crate::state::{AppState, Event, IdemEntry, Remembered, now};
+use crate::state::{AppState, Event, IdemEntry, now};
 use crate::store::{ActionFilter, ActionRecord, NewAction, Vote, WriteOp, WriteReply};
 
 const MAX_ID: usize = 256;
@@ -222,59 +222,95 @@ pub struct McpFacts {
     pub tool: String,
 }
 
+const KEY_REUSED: &str = "this idempotency key was already used with a different request";
+
 /// Run the decision pipeline with idempotency: same key + same request → the first answer;
 /// same key + different request → 409.
+///
+/// The memory keeps only the action id of each key: the first caller gets the body directly,
+/// later duplicates read the action back from the store. Keys the bounded memory no longer
+/// holds are caught by the store's unique index on (org, key).
 pub async fn run_pipeline(state: &Shared, input: PipelineInput<'_>) -> Result<Arc<DecisionBody>> {
     let Some(key) = input.idempotency_key.clone() else {
         return decide(state, input, None).await;
     };
     let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&input.action)?));
     let org = input.principal.org_id;
+    let map_key = (org, key);
     let cell = {
         let mut map = state
             .idempotency
             .lock()
             .map_err(|_| Error::Internal("idempotency map poisoned".into()))?;
-        match map.get(&(org, key.clone())) {
+        match map.get(&map_key) {
             Some(e) if e.request_hash != request_hash && !e.request_hash.is_empty() => {
-                return Err(Error::Conflict(
-                    "this idempotency key was already used with a different request".into(),
-                ));
+                return Err(Error::Conflict(KEY_REUSED.into()));
             }
             Some(e) => e.cell.clone(),
             None => {
                 let cell = Arc::new(tokio::sync::OnceCell::new());
                 map.insert(
-                    (org, key.clone()),
-                    IdemEntry {
-                        request_hash: request_hash.clone(),
-                        cell: cell.clone(),
-                        at: std::time::Instant::now(),
-                    },
+                    map_key.clone(),
+                    IdemEntry::new(request_hash.clone(), cell.clone()),
                 );
                 cell
             }
         }
     };
-    let hash = request_hash.clone();
-    let remembered = cell
-        .get_or_try_init(|| async move {
-            decide(state, input, Some((key, hash)))
-                .await
-                .map(Remembered::Body)
+    let mut first: Option<Arc<DecisionBody>> = None;
+    let answered = &mut first;
+    let id = *cell
+        .get_or_try_init(|| async {
+            let body = first_answer(state, input, &map_key, &request_hash, &cell).await?;
+            let id = body.id;
+            *answered = Some(body);
+            Ok::<_, Error>(id)
         })
         .await?;
-    match remembered {
-        Remembered::Body(b) => Ok(b.clone()),
-        Remembered::ActionId(id) => {
-            let a = state
-                .store
-                .get_action(org, *id)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("action {id} not found")))?;
-            Ok(Arc::new(a.body))
-        }
+    if let Some(body) = first {
+        return Ok(body);
     }
+    let a = state
+        .store
+        .get_action(org, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("action {id} not found")))?;
+    Ok(Arc::new(a.body))
+}
+
+/// The first answer for a key the memory does not hold: run the pipeline; if the store already
+/// has an action with this key (the memory forgot it), answer with that action when the request
+/// is the same and 409 otherwise — without running (or auditing) the pipeline again.
+async fn first_answer(
+    state: &Shared,
+    input: PipelineInput<'_>,
+    map_key: &(i64, String),
+    request_hash: &str,
+    cell: &Arc<tokio::sync::OnceCell<i64>>,
+) -> Result<Arc<DecisionBody>> {
+    let (org, key) = map_key;
+    let err = match decide(state, input, Some((key.clone(), request_hash.to_owned()))).await {
+        Err(e @ Error::Conflict(_)) => e,
+        other => return other,
+    };
+    // The failed insert was rolled back with its audit entry (one savepoint per op).
+    let Some((stored_hash, action)) = state
+        .store
+        .get_action_by_idempotency_key(*org, key.clone())
+        .await?
+    else {
+        return Err(err);
+    };
+    if stored_hash.is_empty() || stored_hash == request_hash {
+        return Ok(Arc::new(action.body));
+    }
+    // Remember the key with the request it was first used with, so a retry of that request
+    // is answered from memory rather than refused by this entry.
+    if let Ok(mut map) = state.idempotency.lock() {
+        let known = Arc::new(tokio::sync::OnceCell::new_with(Some(action.id)));
+        map.replace_if(map_key.clone(), cell, IdemEntry::new(stored_hash, known));
+    }
+    Err(Error::Conflict(KEY_REUSED.into()))
 }
 
 async fn decide(
