@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use ascend_runtime::wire::{DecisionBody, KillSwitchStatus};
+use ascend_runtime::wire::KillSwitchStatus;
 use serde_json::Value;
 use tokio::sync::{OnceCell, broadcast, watch};
 
@@ -409,5 +409,58 @@ impl AppState {
             .read()
             .map(|k| k.status(org_id, agent))
             .map_err(|_| Error::Internal("kill switch state poisoned".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: i64) -> IdemEntry {
+        IdemEntry::new("h".repeat(64), Arc::new(OnceCell::new_with(Some(id))))
+    }
+
+    #[test]
+    fn idempotency_memory_is_bounded_oldest_first() {
+        let mut m = IdemMap::new(100);
+        for i in 0..10_000 {
+            m.insert((1, format!("idem:{i}")), entry(i));
+            assert!(m.len() <= 100);
+        }
+        assert_eq!(m.len(), 100);
+        assert!(m.order.len() <= 2 * 100);
+        assert!(m.get(&(1, "idem:9899".into())).is_none());
+        let kept = m.get(&(1, "idem:9900".into())).unwrap();
+        // Entries hold the action id only, never an answer body.
+        assert_eq!(kept.cell.get(), Some(&9900));
+        // Re-inserting a key keeps one entry and the queue proportional to the map.
+        for _ in 0..1000 {
+            m.insert((1, "idem:9999".into()), entry(1));
+        }
+        assert_eq!(m.len(), 100);
+        assert!(m.order.len() <= 2 * 100);
+    }
+
+    #[test]
+    fn idempotency_memory_expires() {
+        let mut m = IdemMap::new(10);
+        m.insert((1, "a".into()), entry(1));
+        m.insert((1, "b".into()), entry(2));
+        m.prune(Duration::from_secs(3600));
+        assert_eq!(m.len(), 2);
+        m.prune(Duration::ZERO);
+        assert!(m.is_empty());
+        assert!(m.order.is_empty());
+    }
+
+    #[test]
+    fn replace_if_only_replaces_the_same_cell() {
+        let mut m = IdemMap::new(10);
+        let cell = Arc::new(OnceCell::new());
+        m.insert((1, "a".into()), IdemEntry::new("x".into(), cell.clone()));
+        m.replace_if((1, "a".into()), &Arc::new(OnceCell::new()), entry(5));
+        assert_eq!(m.get(&(1, "a".into())).unwrap().request_hash, "x");
+        m.replace_if((1, "a".into()), &cell, entry(5));
+        assert_eq!(m.get(&(1, "a".into())).unwrap().cell.get(), Some(&5));
     }
 }
