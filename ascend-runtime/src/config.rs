@@ -442,6 +442,17 @@ impl ClientBuilder {
         crate::AscendClient::from_config(config)
     }
 
+    /// Build a client over `backend` (an in-process engine such as `ascend-server`'s embedded
+    /// backend, or your own): no API key or URL is needed. The kill switch, fail mode,
+    /// validation and approval waiting behave as for HTTP.
+    pub fn build_with_backend(
+        self,
+        backend: std::sync::Arc<dyn crate::backend::Backend>,
+    ) -> Result<crate::AscendClient> {
+        let config = self.build_config()?;
+        Ok(crate::AscendClient::with_backend(config, backend))
+    }
+
     pub(crate) fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
         let d = Config::default();
         let api_key = self

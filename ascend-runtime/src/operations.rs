@@ -146,13 +146,13 @@ pub struct McpAction {
     pub tool_name: Option<String>,
 }
 
-/// Valid webhook event names.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "action.approved",
-    "action.denied",
-    "action.pending",
-    "policy.violation",
-    "agent.trust_changed",
+/// Valid webhook event names (the names of [`crate::wire::WebhookEvent::ALL`]).
+pub const WEBHOOK_EVENTS: [&str; 5] = [
+    crate::wire::WebhookEvent::ActionApproved.as_str(),
+    crate::wire::WebhookEvent::ActionDenied.as_str(),
+    crate::wire::WebhookEvent::ActionPending.as_str(),
+    crate::wire::WebhookEvent::PolicyViolation.as_str(),
+    crate::wire::WebhookEvent::AgentTrustChanged.as_str(),
 ];
 
 /// A webhook subscription.

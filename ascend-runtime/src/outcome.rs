@@ -37,7 +37,7 @@ impl Outcome {
     }
 
     /// The body of `POST /api/agent-action/{id}/complete` or `/fail` (wire-protocol §3.2).
-    pub(crate) fn body(&self, action_id: &str) -> Value {
+    pub fn body(&self, action_id: &str) -> Value {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
         let ms = u64::try_from(self.duration().as_millis()).unwrap_or(u64::MAX);
         match self {

@@ -103,3 +103,58 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub errors: Map<String, Value>,
 }
+
+/// The events a webhook may subscribe to (wire-protocol §7). One list for this client and
+/// `ascend-server`, so the two cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WebhookEvent {
+    /// A pending action was approved.
+    #[serde(rename = "action.approved")]
+    ActionApproved,
+    /// An action was denied (by policy, a reviewer or expiry).
+    #[serde(rename = "action.denied")]
+    ActionDenied,
+    /// An action is waiting for a human.
+    #[serde(rename = "action.pending")]
+    ActionPending,
+    /// A denial named the policies it violated.
+    #[serde(rename = "policy.violation")]
+    PolicyViolation,
+    /// An agent's trust level changed (its registration changed between supervised and
+    /// autonomous).
+    #[serde(rename = "agent.trust_changed")]
+    AgentTrustChanged,
+}
+
+impl WebhookEvent {
+    /// Every event, in the order of wire-protocol §7.
+    pub const ALL: [WebhookEvent; 5] = [
+        WebhookEvent::ActionApproved,
+        WebhookEvent::ActionDenied,
+        WebhookEvent::ActionPending,
+        WebhookEvent::PolicyViolation,
+        WebhookEvent::AgentTrustChanged,
+    ];
+
+    /// The event name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::ActionApproved => "action.approved",
+            WebhookEvent::ActionDenied => "action.denied",
+            WebhookEvent::ActionPending => "action.pending",
+            WebhookEvent::PolicyViolation => "policy.violation",
+            WebhookEvent::AgentTrustChanged => "agent.trust_changed",
+        }
+    }
+
+    /// The event with this wire name.
+    pub fn parse(name: &str) -> Option<WebhookEvent> {
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for WebhookEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

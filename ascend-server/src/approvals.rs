@@ -1,13 +1,13 @@
 //! The approval workflow: stages, distinct approvers, self-approval ban, expiry.
 //!
-//! These are pure functions over an [`ActionRecord`]; the store calls them inside its write
-//! transaction so concurrent votes are serialised.
+//! These are pure functions over an [`ActionRecord`]; the governance service hands them to the
+//! store, which applies them inside its write transaction so concurrent votes are serialised.
 
 use ascend_runtime::Decision;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::store::{ActionRecord, ApprovalState, Vote};
+use crate::model::{ActionRecord, ApprovalState, Vote, reached};
 
 /// A fresh approval state.
 pub fn new_state(
@@ -24,13 +24,12 @@ pub fn new_state(
     }
 }
 
-fn is_expired(state: &ApprovalState, now: &str) -> bool {
-    match (&state.expires_at, chrono::DateTime::parse_from_rfc3339(now)) {
-        (Some(exp), Ok(now)) => chrono::DateTime::parse_from_rfc3339(exp)
-            .map(|exp| exp <= now)
-            .unwrap_or(false),
-        _ => false,
-    }
+/// Whether the approval's expiry has been reached at `now` (compared as times).
+pub fn is_expired(state: &ApprovalState, now: &str) -> bool {
+    state
+        .expires_at
+        .as_deref()
+        .is_some_and(|exp| reached(exp, now))
 }
 
 /// Apply a reviewer's vote. Returns whether the action is now finally decided.

@@ -1,4 +1,5 @@
-//! API keys, roles and tenants.
+//! API keys: generation, hashing and authentication (who the caller is; what the caller may
+//! do is decided in [`crate::governance::access`]).
 //!
 //! A key reads `ascend_<key id>_<secret>`. Only the SHA-256 of the whole key is stored; a
 //! presented key is found by its id and its hash compared in constant time (`subtle`). Keys are
@@ -6,91 +7,14 @@
 //! `X-API-Key` wins (the boto3 wrapper sends a masked key in the Bearer header).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::RwLock;
 
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::store::ApiKeyRecord;
-
-/// What a key may do. Roles are ordered: an admin may do what a reviewer may, a reviewer what an
-/// agent may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Submits actions, reports outcomes, reads its own decisions.
-    Agent,
-    /// Also approves and denies pending actions.
-    Reviewer,
-    /// Also creates keys, flips kill switches, reloads policies.
-    Admin,
-}
-
-impl Role {
-    /// The wire / storage string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Reviewer => "reviewer",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "agent" => Ok(Role::Agent),
-            "reviewer" => Ok(Role::Reviewer),
-            "admin" => Ok(Role::Admin),
-            other => Err(Error::field(
-                "role",
-                format!("unknown role {other:?} (agent, reviewer, admin)"),
-            )),
-        }
-    }
-}
-
-/// The authenticated caller of one request.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// Key id.
-    pub key_id: String,
-    /// Organisation.
-    pub org_id: i64,
-    /// Role.
-    pub role: Role,
-    /// Bound agent, if any.
-    pub agent_id: Option<String>,
-    /// Name used as audit actor.
-    pub name: String,
-}
-
-impl Principal {
-    /// Fail with 403 unless the key has at least `role`.
-    pub fn require(&self, role: Role) -> Result<()> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "this operation needs the {role} role; the key has the {} role",
-                self.role
-            )))
-        }
-    }
-}
+use crate::model::{ApiKeyRecord, Principal, Role};
 
 /// SHA-256 of a key.
 pub fn hash_key(key: &str) -> [u8; 32] {
@@ -195,12 +119,6 @@ impl KeyRing {
         } else {
             Err(Error::Unauthorized)
         }
-    }
-
-    /// Authenticate the request's headers.
-    pub fn authenticate_headers(&self, headers: &HeaderMap) -> Result<Principal> {
-        let key = presented_key(headers).ok_or(Error::Unauthorized)?;
-        self.authenticate(key)
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::store::sqlite::Durability;
+use crate::model::Durability;
 
 /// Everything `start` needs.
 #[derive(Debug, Clone)]

@@ -86,6 +86,12 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<crate::model::UnknownRole> for Error {
+    fn from(e: crate::model::UnknownRole) -> Self {
+        Error::field("role", e.to_string())
+    }
+}
+
 impl Error {
     /// A validation error for one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {

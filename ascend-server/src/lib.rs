@@ -22,58 +22,75 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Module map: [`api`] (one module per resource), [`store`] (the `Store` trait and SQLite),
-//! [`audit`] (chain and verify), [`auth`] (keys, roles), [`approvals`], [`webhooks`],
-//! [`mcp_registry`] (MCP servers and their rules), [`redact`] (secret-looking values),
-//! [`config`], [`risk`], [`policy`], [`engine`], [`cli`] (the `ascend` subcommands).
+//! Module map, from the bottom up (arrows point down only):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | domain types | [`model`] (records, ids, roles, enums) — depends on nothing else here |
+//! | engines | [`risk`], [`policy`], [`engine`] (both together) |
+//! | rules and persistence | [`approvals`] (the workflow), [`audit`] (chain, typed events, verify), [`store`] (the `Store` trait, SQLite), [`auth`] (keys), [`mcp_registry`], [`redact`] |
+//! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`governance`] (every operation, and [`governance::access`]: who may do it) |
+//! | front-ends | [`api`] (HTTP), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
+//!
+//! Plus [`config`] and [`error`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod model;
 
 pub mod engine;
 pub mod policy;
 pub mod risk;
 
-pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
-pub mod cli;
-pub mod config;
-pub mod error;
 pub mod mcp_registry;
 pub mod redact;
-pub mod state;
 pub mod store;
+
+pub mod governance;
+pub mod state;
 pub mod webhooks;
+
+pub mod api;
+pub mod cli;
+pub mod embedded;
+
+pub mod config;
+pub mod error;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use auth::Role;
 pub use config::ServerConfig;
+pub use embedded::Embedded;
 pub use error::{Error, Result};
-pub use store::sqlite::Durability;
+pub use governance::Governance;
+pub use model::{Durability, Role};
 
+use crate::audit::Event;
 use crate::engine::Engine;
+use crate::governance::keys::NewKey;
+use crate::model::now;
 use crate::policy::PolicyEngine;
 use crate::risk::RiskEngine;
-use crate::state::{AppState, now};
+use crate::state::AppState;
+use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, WriteOp, WriteReply};
 
 /// A server started by [`start`].
 pub struct RunningServer {
     addr: SocketAddr,
     admin_key: Option<String>,
     db_path: PathBuf,
-    state: Arc<AppState>,
+    governance: Governance,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
@@ -109,6 +126,11 @@ impl RunningServer {
         &self.db_path
     }
 
+    /// The governance service behind the API (the same operations, without HTTP).
+    pub fn governance(&self) -> &Governance {
+        &self.governance
+    }
+
     /// Create an API key in organisation `org` (created if missing), optionally bound to one
     /// agent. Returns the key (shown once; only its hash is stored).
     pub async fn create_api_key(
@@ -117,28 +139,26 @@ impl RunningServer {
         role: Role,
         agent_id: Option<&str>,
     ) -> Result<String> {
-        let org_id = ensure_org(&self.state, org).await?;
-        let (key, _) = api::admin::issue_key(
-            &self.state,
-            org_id,
+        let org_id = self.governance.ensure_org(org).await?;
+        let input = NewKey {
             role,
-            agent_id.map(str::to_owned),
-            None,
-            "system",
-        )
-        .await?;
+            agent_id: agent_id.map(str::to_owned),
+            name: None,
+        };
+        let (key, _) = self.governance.issue_key(org_id, input, "system").await?;
         Ok(key)
     }
 
     /// The id of organisation `org` (created if missing).
     pub async fn org_id(&self, org: &str) -> Result<i64> {
-        ensure_org(&self.state, org).await
+        self.governance.ensure_org(org).await
     }
 
     /// Stop accepting requests, finish in-flight ones (up to 5 s), flush the store.
     pub async fn shutdown(self) -> Result<()> {
         // End the event streams first: graceful shutdown waits for open responses.
-        self.state.begin_shutdown();
+        let state = self.governance.state().clone();
+        state.begin_shutdown();
         let _ = self.shutdown.send(true);
         let mut serve = self.serve;
         if tokio::time::timeout(Duration::from_secs(5), &mut serve)
@@ -150,33 +170,7 @@ impl RunningServer {
         for t in self.tasks {
             t.abort();
         }
-        self.state.store.close().await
-    }
-}
-
-async fn ensure_org(state: &AppState, name: &str) -> Result<i64> {
-    if let Some(id) = state.orgs.read().ok().and_then(|o| {
-        o.iter()
-            .find(|(_, n)| n.as_str() == name)
-            .map(|(id, _)| *id)
-    }) {
-        return Ok(id);
-    }
-    match state
-        .store
-        .write(WriteOp::EnsureOrg {
-            name: name.to_owned(),
-            now: now(),
-        })
-        .await?
-    {
-        WriteReply::Org(id) => {
-            if let Ok(mut o) = state.orgs.write() {
-                o.insert(id, name.to_owned());
-            }
-            Ok(id)
-        }
-        _ => Err(Error::Internal("unexpected store reply".into())),
+        state.store.close().await
     }
 }
 
@@ -192,9 +186,23 @@ pub fn build_engine(config: &ServerConfig) -> Result<Engine> {
     })
 }
 
-/// Open the database (migrating it), load policies, bind, and serve in the background.
-pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+/// Open the database (migrating it), load policies and build the governance service, without
+/// serving anything. Returns the service and, on the first start of this database, the admin
+/// key it created. `addr` names the service in the `server.started` audit entry.
+pub async fn open_governance(
+    config: ServerConfig,
+    addr: &str,
+) -> Result<(Governance, Option<String>)> {
     let engine = build_engine(&config)?;
+    open_governance_with(config, engine, addr).await
+}
+
+/// [`open_governance`] with engines of your own (benchmarks, tests of generated policy sets).
+pub async fn open_governance_with(
+    config: ServerConfig,
+    engine: Engine,
+    addr: &str,
+) -> Result<(Governance, Option<String>)> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.db_path, config.durability)?);
     let since = (chrono::Utc::now()
         - chrono::Duration::from_std(config.idempotency_ttl).unwrap_or(chrono::Duration::days(1)))
@@ -202,39 +210,57 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let snapshot = store.snapshot(since).await?;
     let first_start = snapshot.keys.is_empty();
     let http = webhooks::http_client(config.webhook_timeout)?;
-    let listener = tokio::net::TcpListener::bind(config.bind).await?;
-    let addr = listener.local_addr()?;
-    let db_path = config.db_path.clone();
-    let state = Arc::new(AppState::new(config, store, engine, snapshot, http));
-
-    let org_id = ensure_org(&state, &state.config.default_org.clone()).await?;
+    let governance = Governance::new(Arc::new(AppState::new(
+        config, store, engine, snapshot, http,
+    )));
+    let default_org = governance.config().default_org.clone();
+    let org_id = governance.ensure_org(&default_org).await?;
     let admin_key = if first_start {
-        let (key, _) = api::admin::issue_key(
-            &state,
-            org_id,
-            Role::Admin,
-            None,
-            Some("admin".into()),
-            "system",
-        )
-        .await?;
-        Some(key)
+        let input = NewKey {
+            role: Role::Admin,
+            agent_id: None,
+            name: Some("admin".into()),
+        };
+        Some(governance.issue_key(org_id, input, "system").await?.0)
     } else {
         None
     };
-    let policies = state.engine.policy.policy_count();
-    let draft = state.audit(
-        org_id,
-        "server.started",
-        "system",
-        format!("server:{addr}"),
-        json!({"version": env!("CARGO_PKG_VERSION"), "policies": policies,
-               "policies_dir": state.config.policies_dir.as_ref().map(|d| d.display().to_string())}),
-    );
-    state.store.write(WriteOp::Audit(draft)).await?;
+    let state = governance.state();
+    let event = Event::ServerStarted {
+        addr: addr.to_owned(),
+        policies: state.engine.policy.policy_count(),
+        policies_dir: state
+            .config
+            .policies_dir
+            .as_ref()
+            .map(|d| d.display().to_string()),
+    };
+    state
+        .store
+        .append_audit(event.draft(org_id, "system", &now()))
+        .await?;
+    Ok((governance, admin_key))
+}
 
+/// The background work of a running service: webhook delivery, approval expiry, pruning of
+/// the idempotency memory.
+pub(crate) fn background_tasks(governance: &Governance) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(webhooks::run_dispatcher(governance.state().clone())),
+        tokio::spawn(sweep_expired(governance.clone())),
+        tokio::spawn(prune(governance.state().clone())),
+    ]
+}
+
+/// Open the database (migrating it), load policies, bind, and serve in the background.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    let db_path = config.db_path.clone();
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    let addr = listener.local_addr()?;
+    let (governance, admin_key) = open_governance(config, &addr.to_string()).await?;
+    let policies = governance.policy_count();
     let (shutdown, mut shutdown_rx) = watch::channel(false);
-    let app = api::router(state.clone());
+    let app = api::router(governance.clone());
     let serve = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -245,36 +271,29 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    let tasks = vec![
-        tokio::spawn(webhooks::run_dispatcher(state.clone())),
-        tokio::spawn(sweep_expired(state.clone())),
-        tokio::spawn(prune(state.clone())),
-    ];
+    let tasks = background_tasks(&governance);
     tracing::info!(%addr, policies, "ascend server listening");
     Ok(RunningServer {
         addr,
         admin_key,
         db_path,
-        state,
+        governance,
         shutdown,
         serve,
         tasks,
     })
 }
 
-async fn sweep_expired(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(state.config.expiry_sweep.max(Duration::from_millis(50)));
+async fn sweep_expired(governance: Governance) {
+    let every = governance
+        .config()
+        .expiry_sweep
+        .max(Duration::from_millis(50));
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match state.store.expired_pending(now()).await {
-            Ok(due) => {
-                for (org, id) in due {
-                    if let Err(e) = api::actions::expire_action(&state, org, id).await {
-                        tracing::warn!(error = %e, action = id, "could not expire an approval");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        if let Err(e) = governance.expire_due().await {
+            tracing::warn!(error = %e, "expiry sweep failed");
         }
     }
 }

@@ -28,13 +28,14 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 
-use crate::store::McpServerRecord;
+use crate::model::{McpServerRecord, Refusal};
 
 /// Why the registry refuses a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
-    /// `MCP_SERVER_UNREGISTERED_DENY`, `MCP_SERVER_DEACTIVATED_DENY` or `MCP_TOOL_BLOCKED_DENY`.
-    pub code: &'static str,
+    /// Which refusal (its code is `MCP_SERVER_UNREGISTERED_DENY`, `MCP_SERVER_DEACTIVATED_DENY`
+    /// or `MCP_TOOL_BLOCKED_DENY`).
+    pub refusal: Refusal,
     /// A sentence for the agent and the reviewer.
     pub reason: String,
 }
@@ -183,7 +184,7 @@ impl McpRegistry {
             // A poisoned lock must not open the gate.
             Err(_) => {
                 return Err(Denial {
-                    code: "MCP_SERVER_UNREGISTERED_DENY",
+                    refusal: Refusal::McpServerUnregistered,
                     reason: "the MCP registry is unavailable".into(),
                 });
             }
@@ -193,7 +194,7 @@ impl McpRegistry {
         }
         let Some(entry) = entry else {
             return Err(Denial {
-                code: "MCP_SERVER_UNREGISTERED_DENY",
+                refusal: Refusal::McpServerUnregistered,
                 reason: format!(
                     "MCP server {server:?} is not registered in this organisation's MCP registry"
                 ),
@@ -207,7 +208,7 @@ impl McpRegistry {
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
             return Err(Denial {
-                code: "MCP_SERVER_DEACTIVATED_DENY",
+                refusal: Refusal::McpServerDeactivated,
                 reason: format!("MCP server {server:?} is deactivated{why}"),
             });
         }
@@ -216,7 +217,7 @@ impl McpRegistry {
             && entry.blocks(tool)
         {
             return Err(Denial {
-                code: "MCP_TOOL_BLOCKED_DENY",
+                refusal: Refusal::McpToolBlocked,
                 reason: format!("tool {tool:?} is blocked on MCP server {server:?}"),
             });
         }
@@ -262,14 +263,14 @@ mod tests {
         assert_eq!(
             reg.check(1, "other", None).map(|_| ()),
             Err(Denial {
-                code: "MCP_SERVER_UNREGISTERED_DENY",
+                refusal: Refusal::McpServerUnregistered,
                 reason:
                     "MCP server \"other\" is not registered in this organisation's MCP registry"
                         .into()
             })
         );
         let err = reg.check(1, "fs", Some("delete_file")).err();
-        assert_eq!(err.map(|d| d.code), Some("MCP_TOOL_BLOCKED_DENY"));
+        assert_eq!(err.map(|d| d.refusal.code()), Some("MCP_TOOL_BLOCKED_DENY"));
         let facts = reg.check(1, "fs", Some("write_file")).ok();
         let gov = facts.as_ref().and_then(Facts::governed);
         assert_eq!(gov.and_then(|s| s.risk_override("WRITE_FILE")), Some(80.0));
@@ -285,7 +286,7 @@ mod tests {
         let reg = McpRegistry::new(vec![r]);
         let d = reg.check(1, "fs", Some("read_file")).err();
         assert_eq!(
-            d.as_ref().map(|d| d.code),
+            d.as_ref().map(|d| d.refusal.code()),
             Some("MCP_SERVER_DEACTIVATED_DENY")
         );
         assert!(d.is_some_and(|d| d.reason.contains("incident")));

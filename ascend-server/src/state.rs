@@ -14,20 +14,21 @@ use crate::config::ServerConfig;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::mcp_registry::McpRegistry;
+use crate::model::{AgentRecord, KillSwitchRecord, PushKind, Snapshot, Webhook, WebhookEvent};
 use crate::risk::AgentProfile;
-use crate::store::{AgentRecord, AuditDraft, KillSwitchRecord, Snapshot, Store, Webhook};
+use crate::store::Store;
 
 /// Something connected SDKs (SSE) and webhooks hear about.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct BusEvent {
     /// Organisation.
     pub org_id: i64,
     /// Agent concerned; None for organisation-wide events.
     pub agent_id: Option<String>,
-    /// SSE event name (`kill_switch`, `decision`).
-    pub sse: Option<&'static str>,
-    /// Webhook event name (`action.approved`, …).
-    pub webhook: Option<&'static str>,
+    /// Pushed to connected SDKs under this name.
+    pub push: Option<PushKind>,
+    /// Delivered to webhooks subscribed to this event.
+    pub webhook: Option<WebhookEvent>,
     /// Event data.
     pub data: Value,
 }
@@ -213,7 +214,7 @@ pub struct AppState {
     /// Organisation names by id.
     pub orgs: RwLock<HashMap<i64, String>>,
     /// Event bus (SSE streams and webhook dispatcher subscribe).
-    pub events: broadcast::Sender<Event>,
+    pub events: broadcast::Sender<BusEvent>,
     /// Webhooks by organisation (dropped on every change).
     pub webhook_cache: RwLock<HashMap<i64, Arc<Vec<Webhook>>>>,
     /// HTTP client for webhooks.
@@ -231,11 +232,6 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()
     }
-}
-
-/// Current time, RFC 3339 with microseconds, UTC.
-pub fn now() -> String {
-    crate::store::sqlite::now_rfc3339()
 }
 
 impl AppState {
@@ -304,7 +300,7 @@ impl AppState {
     }
 
     /// Publish an event (no subscriber is fine).
-    pub fn publish(&self, event: Event) {
+    pub fn publish(&self, event: BusEvent) {
         let _ = self.events.send(event);
     }
 
@@ -367,6 +363,20 @@ impl AppState {
         }
     }
 
+    /// The registered type of an agent (`autonomous` or `supervised`), None when unregistered.
+    pub fn agent_type(&self, org_id: i64, agent_id: &str) -> Option<String> {
+        let agents = self.agents.lock().ok()?;
+        let s = agents.get(&(org_id, agent_id.to_owned()))?;
+        s.registered.then(|| {
+            if s.autonomous {
+                "autonomous"
+            } else {
+                "supervised"
+            }
+            .to_owned()
+        })
+    }
+
     /// Whether an agent is registered.
     pub fn is_registered(&self, org_id: i64, agent_id: &str) -> bool {
         self.agents
@@ -381,25 +391,6 @@ impl AppState {
         let ttl = self.config.idempotency_ttl;
         if let Ok(mut m) = self.idempotency.lock() {
             m.prune(ttl);
-        }
-    }
-
-    /// An audit draft stamped now.
-    pub fn audit(
-        &self,
-        org_id: i64,
-        kind: &str,
-        actor: &str,
-        subject: String,
-        payload: Value,
-    ) -> AuditDraft {
-        AuditDraft {
-            org_id,
-            kind: kind.to_owned(),
-            actor: actor.to_owned(),
-            subject,
-            payload,
-            ts: now(),
         }
     }
 

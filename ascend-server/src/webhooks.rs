@@ -15,17 +15,8 @@ use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{Error, Result};
-use crate::state::{AppState, Event, now};
-use crate::store::{DeliveryAttempt, Webhook, WriteOp};
-
-/// Event names a webhook may subscribe to.
-pub const EVENTS: &[&str] = &[
-    "action.approved",
-    "action.denied",
-    "action.pending",
-    "policy.violation",
-    "agent.trust_changed",
-];
+use crate::model::{DeliveryAttempt, Webhook, now};
+use crate::state::{AppState, BusEvent};
 
 /// `v1=<hex>` for a timestamp and body.
 pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
@@ -150,7 +141,7 @@ async fn log_attempt(
         latency_ms: r.latency_ms,
         at: now(),
     };
-    if let Err(e) = state.store.write(WriteOp::LogDelivery(log)).await {
+    if let Err(e) = state.store.log_delivery(log).await {
         tracing::warn!(error = %e, "could not log a webhook delivery attempt");
     }
     tracing::info!(webhook = hook.id, event, attempt, status = ?r.status_code, success = r.success, "webhook delivery attempt");
@@ -198,7 +189,7 @@ pub fn invalidate(state: &AppState, org_id: i64) {
     }
 }
 
-fn matches(hook: &Webhook, ev: &Event, name: &str) -> bool {
+fn matches(hook: &Webhook, ev: &BusEvent, name: &str) -> bool {
     hook.active
         && hook.events.iter().any(|e| e == name || e == "*")
         && match (&hook.agent_id, &ev.agent_id) {
@@ -219,7 +210,8 @@ pub async fn run_dispatcher(state: Arc<AppState>) {
             }
             Err(RecvError::Closed) => return,
         };
-        let Some(name) = ev.webhook else { continue };
+        let Some(event) = ev.webhook else { continue };
+        let name = event.as_str();
         let hooks = match hooks_of(&state, ev.org_id).await {
             Ok(h) => h,
             Err(e) => {

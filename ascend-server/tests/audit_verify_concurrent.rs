@@ -66,7 +66,7 @@ async fn verify_never_reports_a_false_break_during_appends() {
 #[test]
 fn streaming_verifier_matches_the_in_memory_walk() {
     use ascend_server::audit::{ChainVerifier, GENESIS, entry_hash, verify_chain};
-    use ascend_server::store::{AuditEntry, ChainHead};
+    use ascend_server::model::{AuditEntry, ChainHead};
 
     let mut entries = Vec::new();
     let mut prev = GENESIS;

@@ -1,7 +1,7 @@
 //! Scenario 7: audit verification rate on a chain of 1,000,000 entries, and the database size
 //! per entry.
 //!
-//! The chain is built through the server's own store (`SqliteStore::write(WriteOp::Audit)`, up to
+//! The chain is built through the server's own store (`Store::append_audit`, up to
 //! 4,096 writes in flight so the writer thread group-commits them in batches of up to 1,024):
 //! the same code path, hashing and schema as a running server, only without the decisions around
 //! the entries. Verification is what `ascend audit verify --db FILE` runs
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use ascend_server::Durability;
 use ascend_server::audit::verify_chain;
 use ascend_server::cli::audit::verify_file;
-use ascend_server::state::now;
+use ascend_server::model::{AuditDraft, AuditKind, now};
+use ascend_server::store::Store;
 use ascend_server::store::sqlite::{SqliteStore, read_audit, read_head};
-use ascend_server::store::{AuditDraft, Store, WriteOp, WriteReply};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 
@@ -33,7 +33,7 @@ const IN_FLIGHT: usize = 4_096;
 fn draft(org_id: i64, i: usize) -> AuditDraft {
     AuditDraft {
         org_id,
-        kind: "action.decided".into(),
+        kind: AuditKind::ActionDecided,
         actor: "agent-key".into(),
         subject: format!("action:{}", i + 1),
         payload: json!({
@@ -57,7 +57,7 @@ async fn build_chain(store: Arc<SqliteStore>, org_id: i64, n: usize) -> Result<D
     let t = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     let joined = |r: Option<
-        std::result::Result<ascend_server::Result<WriteReply>, tokio::task::JoinError>,
+        std::result::Result<ascend_server::Result<()>, tokio::task::JoinError>,
     >|
      -> Result<()> {
         match r {
@@ -72,7 +72,7 @@ async fn build_chain(store: Arc<SqliteStore>, org_id: i64, n: usize) -> Result<D
         }
         let store = Arc::clone(&store);
         let d = draft(org_id, i);
-        set.spawn(async move { store.write(WriteOp::Audit(d)).await });
+        set.spawn(async move { store.append_audit(d).await });
     }
     while let Some(r) = set.join_next().await {
         joined(Some(r))?;
@@ -102,16 +102,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
     let repeats = ctx.plan.verify_repeats;
     let db = ctx.dir.path().join("audit.db");
     let store = Arc::new(SqliteStore::open(&db, Durability::Normal)?);
-    let org_id = match store
-        .write(WriteOp::EnsureOrg {
-            name: "default".into(),
-            now: now(),
-        })
-        .await?
-    {
-        WriteReply::Org(id) => id,
-        other => return fail(format!("unexpected store reply {other:?}")),
-    };
+    let org_id = store.ensure_org("default".into(), now()).await?;
     let build = build_chain(Arc::clone(&store), org_id, n).await?;
     store.close().await?;
     drop(store);

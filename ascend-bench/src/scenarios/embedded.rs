@@ -1,5 +1,5 @@
 //! Scenario 2: the embedded decision — the server's own decision pipeline
-//! (`ascend_server::api::actions::run_pipeline`: kill-switch check, agent profile, risk engine,
+//! (`ascend_server::Governance::submit`: kill-switch check, agent profile, risk engine,
 //! Cedar policy engine, decision body, and the action row + hash-chained audit entry written
 //! through the store, acknowledged only after the group commit) called in process, with no HTTP
 //! and no authentication in front of it. Measured with the default policy set and a generated
@@ -16,20 +16,16 @@ use std::time::{Duration, Instant};
 
 use ascend_runtime::AgentAction;
 use ascend_runtime::wire::DecisionBody;
-use ascend_server::api::Shared;
-use ascend_server::api::actions::{PipelineInput, run_pipeline};
-use ascend_server::auth::{Principal, Role};
 use ascend_server::engine::Engine;
+use ascend_server::governance::SubmitInput;
+use ascend_server::model::{Principal, Role};
 use ascend_server::policy::{Evaluation, PolicyEngine, synth};
 use ascend_server::risk::{AgentProfile, RiskInput};
-use ascend_server::state::{AppState, now};
-use ascend_server::store::sqlite::SqliteStore;
-use ascend_server::store::{Store, WriteOp, WriteReply};
-use ascend_server::{Durability, ServerConfig};
+use ascend_server::{Governance, ServerConfig};
 use serde_json::json;
 
 use super::{Ctx, agent_mix, closed_loop};
-use crate::error::{Error, Result, fail};
+use crate::error::{Error, Result};
 use crate::report::{Row, ScenarioReport};
 use crate::stats::{Summary, fmt_dur, fmt_rate, median, range, summarize};
 
@@ -58,9 +54,9 @@ impl PolicySet {
     }
 }
 
-/// The server's state and decision pipeline, in process, over a SQLite file.
+/// The governance service, in process, over a SQLite file.
 pub struct Embedded {
-    state: Shared,
+    governance: Governance,
     principal: Arc<Principal>,
 }
 
@@ -71,30 +67,16 @@ impl std::fmt::Debug for Embedded {
 }
 
 impl Embedded {
-    /// Open (create) the database at `db` and build the state as `ascend_server::start` does.
+    /// Open (create) the database at `db` and build the service as `ascend_server::start` does.
     pub async fn open(db: &Path, set: PolicySet) -> Result<Embedded> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db, Durability::Normal)?);
-        let since = (chrono::Utc::now() - chrono::Duration::days(1))
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let snapshot = store.snapshot(since).await?;
         let config = ServerConfig {
             bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             db_path: db.to_owned(),
             ..ServerConfig::default()
         };
-        let http = ascend_server::webhooks::http_client(Duration::from_secs(5))?;
-        let state = Arc::new(AppState::new(config, store, set.engine()?, snapshot, http));
-        let org_id = match state
-            .store
-            .write(WriteOp::EnsureOrg {
-                name: "default".into(),
-                now: now(),
-            })
-            .await?
-        {
-            WriteReply::Org(id) => id,
-            other => return fail(format!("unexpected store reply {other:?}")),
-        };
+        let (governance, _) =
+            ascend_server::open_governance_with(config, set.engine()?, "bench").await?;
+        let org_id = governance.ensure_org("default").await?;
         let principal = Arc::new(Principal {
             key_id: "bench-embedded".into(),
             org_id,
@@ -102,10 +84,13 @@ impl Embedded {
             agent_id: None,
             name: "embedded-agent".into(),
         });
-        Ok(Embedded { state, principal })
+        Ok(Embedded {
+            governance,
+            principal,
+        })
     }
 
-    /// One decision through the server's pipeline (durable: returns after the commit).
+    /// One decision through the governance service (durable: returns after the commit).
     pub async fn decide(&self, action: AgentAction) -> Result<Arc<DecisionBody>> {
         self.decide_keyed(action, None).await
     }
@@ -117,33 +102,26 @@ impl Embedded {
         action: AgentAction,
         idempotency_key: Option<String>,
     ) -> Result<Arc<DecisionBody>> {
-        Ok(run_pipeline(
-            &self.state,
-            PipelineInput {
-                principal: &self.principal,
-                action,
-                environment: "production".into(),
-                correlation_id: None,
-                idempotency_key,
-                mcp: None,
-            },
-        )
-        .await?)
+        let input = SubmitInput {
+            idempotency_key,
+            ..SubmitInput::new(action)
+        };
+        Ok(self.governance.submit(&self.principal, input).await?)
     }
 
     /// The engines.
     pub fn engine(&self) -> &Engine {
-        &self.state.engine
+        self.governance.engine()
     }
 
     /// Flush and close the store.
     pub async fn close(&self) -> Result<()> {
-        Ok(self.state.store.close().await?)
+        Ok(self.governance.close().await?)
     }
 
     fn clone_handle(&self) -> Embedded {
         Embedded {
-            state: Arc::clone(&self.state),
+            governance: self.governance.clone(),
             principal: Arc::clone(&self.principal),
         }
     }
@@ -442,7 +420,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
     let mut details = String::new();
     let _ = write!(
         details,
-        "Method: `ascend_server::api::actions::run_pipeline` on an `AppState` built like \
+        "Method: `ascend_server::Governance::submit` on a service built like \
          `ascend_server::start` builds it (SQLite file in a temp dir, WAL, `synchronous=NORMAL`, \
          the store's group-commit writer thread), called in the harness process without HTTP or \
          key checks. Every decision writes the action row and its hash-chained `action.decided` \

@@ -9,10 +9,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use crate::audit::VerifyReport;
-use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
-use crate::state::AppState;
-use crate::store::AuditEntry;
+use crate::model::{AuditEntry, Principal};
 
 /// Paging query.
 #[derive(Debug, Deserialize)]
@@ -54,14 +52,9 @@ pub async fn query(
     principal: Principal,
     Query(q): Query<Page>,
 ) -> Result<Json<Value>> {
-    principal.require(Role::Reviewer)?;
     let limit = num(&q.limit, "limit", 50)?.clamp(1, 10_000);
     let offset = num(&q.offset, "offset", 0)?;
-    let total = state.store.audit_count(principal.org_id).await?;
-    let rows = state
-        .store
-        .audit_entries(principal.org_id, offset, limit)
-        .await?;
+    let (rows, total) = state.audit_page(&principal, offset, limit).await?;
     let events: Vec<Value> = rows.iter().map(event).collect();
     Ok(Json(json!({
         "events": events,
@@ -73,26 +66,9 @@ pub async fn query(
     })))
 }
 
-/// Every entry of an organisation's chain.
-pub async fn all_entries(state: &AppState, org_id: i64) -> Result<Vec<AuditEntry>> {
-    let mut out = Vec::new();
-    loop {
-        let page = state
-            .store
-            .audit_entries(org_id, out.len() as u64, 10_000)
-            .await?;
-        let n = page.len();
-        out.extend(page);
-        if n < 10_000 {
-            return Ok(out);
-        }
-    }
-}
-
 /// `GET /api/v1/audit/export` — every entry as one JSON object per line, hashes included.
 pub async fn export(State(state): State<Shared>, principal: Principal) -> Result<Response> {
-    principal.require(Role::Reviewer)?;
-    let entries = all_entries(&state, principal.org_id).await?;
+    let entries = state.audit_export(&principal).await?;
     let mut out = String::new();
     for e in &entries {
         out.push_str(&serde_json::to_string(e)?);
@@ -101,18 +77,10 @@ pub async fn export(State(state): State<Shared>, principal: Principal) -> Result
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
 }
 
-/// Verify one organisation's chain: the head and the entries come from one consistent snapshot
-/// of the store (entries appended meanwhile are not seen, so they cannot look like a break),
-/// and entries are streamed rather than loaded at once.
-pub async fn verify_org(state: &AppState, org_id: i64) -> Result<VerifyReport> {
-    state.store.verify_audit(org_id).await
-}
-
 /// `GET /api/v1/audit/verify`.
 pub async fn verify(
     State(state): State<Shared>,
     principal: Principal,
 ) -> Result<Json<VerifyReport>> {
-    principal.require(Role::Reviewer)?;
-    Ok(Json(verify_org(&state, principal.org_id).await?))
+    Ok(Json(state.verify_audit(&principal).await?))
 }

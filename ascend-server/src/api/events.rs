@@ -18,8 +18,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Shared, header_str};
-use crate::auth::Principal;
 use crate::error::Result;
+use crate::model::Principal;
 
 /// Query of the stream.
 #[derive(Debug, Deserialize)]
@@ -27,8 +27,8 @@ pub struct StreamQuery {
     agent_id: Option<String>,
 }
 
-fn kill_event(state: &Shared, org: i64, agent: Option<&str>) -> Option<SseEvent> {
-    let status = state.kill_status(org, agent).ok()?;
+fn kill_event(state: &Shared, p: &Principal, agent: Option<&str>) -> Option<SseEvent> {
+    let status = state.kill_switch_status(p, agent).ok()?;
     let data = json!({"blocked": status.blocked, "reason": status.reason, "agent_id": agent});
     SseEvent::default()
         .event("kill_switch")
@@ -49,47 +49,53 @@ pub async fn stream(
         .or(q.agent_id.filter(|a| !a.is_empty()))
         .or_else(|| header_str(&headers, "x-agent-id").map(str::to_owned));
     let org = principal.org_id;
-    let rx = state.events.subscribe();
-    let first = kill_event(&state, org, agent.as_deref());
+    let rx = state.subscribe();
+    let first = kill_event(&state, &principal, agent.as_deref());
+    let p = principal.clone();
     let stop = state.shutdown_signal();
     let st = state.clone();
     let stream = futures_util::stream::unfold(
         (rx, first, st, agent, stop),
-        move |(mut rx, mut pending, st, agent, mut stop)| async move {
-            if let Some(ev) = pending.take() {
-                return Some((Ok(ev), (rx, None, st, agent, stop)));
-            }
-            loop {
-                let received = tokio::select! {
-                    biased;
-                    // Shutdown (or the state going away) ends the stream, so graceful
-                    // shutdown does not wait for connected clients.
-                    _ = stop.wait_for(|v| *v) => return None,
-                    r = rx.recv() => r,
-                };
-                match received {
-                    Ok(ev) => {
-                        let Some(name) = ev.sse else { continue };
-                        if ev.org_id != org {
-                            continue;
+        move |(mut rx, mut pending, st, agent, mut stop)| {
+            let p = p.clone();
+            async move {
+                if let Some(ev) = pending.take() {
+                    return Some((Ok(ev), (rx, None, st, agent, stop)));
+                }
+                loop {
+                    let received = tokio::select! {
+                        biased;
+                        // Shutdown (or the state going away) ends the stream, so graceful
+                        // shutdown does not wait for connected clients.
+                        _ = stop.wait_for(|v| *v) => return None,
+                        r = rx.recv() => r,
+                    };
+                    match received {
+                        Ok(ev) => {
+                            let Some(kind) = ev.push else { continue };
+                            let name = kind.as_str();
+                            if ev.org_id != org {
+                                continue;
+                            }
+                            if let (Some(mine), Some(theirs)) = (&agent, &ev.agent_id)
+                                && mine != theirs
+                            {
+                                continue;
+                            }
+                            let Ok(sse) = SseEvent::default().event(name).json_data(&ev.data)
+                            else {
+                                continue;
+                            };
+                            return Some((Ok(sse), (rx, None, st, agent, stop)));
                         }
-                        if let (Some(mine), Some(theirs)) = (&agent, &ev.agent_id)
-                            && mine != theirs
-                        {
-                            continue;
+                        Err(RecvError::Lagged(_)) => {
+                            // We missed events: resend the current kill switch state.
+                            if let Some(ev) = kill_event(&st, &p, agent.as_deref()) {
+                                return Some((Ok(ev), (rx, None, st, agent, stop)));
+                            }
                         }
-                        let Ok(sse) = SseEvent::default().event(name).json_data(&ev.data) else {
-                            continue;
-                        };
-                        return Some((Ok(sse), (rx, None, st, agent, stop)));
+                        Err(RecvError::Closed) => return None,
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        // We missed events: resend the current kill switch state.
-                        if let Some(ev) = kill_event(&st, org, agent.as_deref()) {
-                            return Some((Ok(ev), (rx, None, st, agent, stop)));
-                        }
-                    }
-                    Err(RecvError::Closed) => return None,
                 }
             }
         },

@@ -1,4 +1,5 @@
-//! Kill switch: status for SDK polling, trigger and release per organisation or per agent.
+//! Kill switch over HTTP: status for SDK polling, trigger and release per organisation or per
+//! agent.
 
 use axum::Json;
 use axum::body::Body;
@@ -10,10 +11,9 @@ use serde_json::{Value, json};
 use ascend_runtime::wire::KillSwitchStatus;
 
 use super::{Shared, header_str, json_body, object};
-use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
-use crate::state::{Event, now};
-use crate::store::{KillSwitchRecord, WriteOp};
+use crate::governance::kill_switch::KillSwitchInput;
+use crate::model::Principal;
 
 /// Query of the status endpoint.
 #[derive(Debug, Deserialize)]
@@ -29,84 +29,17 @@ pub async fn status(
     headers: HeaderMap,
     Query(q): Query<StatusQuery>,
 ) -> Result<Json<KillSwitchStatus>> {
-    let agent = principal
+    let agent = q
         .agent_id
-        .clone()
-        .or(q.agent_id.filter(|a| !a.is_empty()))
+        .filter(|a| !a.is_empty())
         .or_else(|| header_str(&headers, "x-agent-id").map(str::to_owned));
-    Ok(Json(state.kill_status(principal.org_id, agent.as_deref())?))
+    Ok(Json(
+        state.kill_switch_status(&principal, agent.as_deref())?,
+    ))
 }
 
-/// Turn a switch on or off, durably, then announce it.
-pub async fn set(
-    state: &Shared,
-    p: &Principal,
-    agent_id: Option<String>,
-    active: bool,
-    reason: Option<String>,
-) -> Result<Value> {
-    p.require(Role::Admin)?;
-    let at = now();
-    let record = KillSwitchRecord {
-        org_id: p.org_id,
-        agent_id: agent_id.clone(),
-        active,
-        reason: reason.clone(),
-        activated_at: Some(at.clone()),
-        activated_by: Some(p.name.clone()),
-    };
-    let audit = state.audit(
-        p.org_id,
-        if active {
-            "kill_switch.triggered"
-        } else {
-            "kill_switch.released"
-        },
-        &p.name,
-        match &agent_id {
-            Some(a) => format!("agent:{a}"),
-            None => format!("org:{}", p.org_id),
-        },
-        json!({"agent_id": agent_id, "active": active, "reason": reason}),
-    );
-    state
-        .store
-        .write(WriteOp::KillSwitch {
-            record: record.clone(),
-            audit,
-        })
-        .await?;
-    state
-        .kill
-        .write()
-        .map_err(|_| Error::Internal("kill switch state poisoned".into()))?
-        .set(record);
-    state.publish(Event {
-        org_id: p.org_id,
-        agent_id: agent_id.clone(),
-        sse: Some("kill_switch"),
-        webhook: None,
-        data: json!({"blocked": active, "reason": reason, "agent_id": agent_id}),
-    });
-    tracing::warn!(org = p.org_id, agent = ?agent_id, active, "kill switch changed");
-    Ok(json!({
-        "success": true,
-        "organization_id": p.org_id,
-        "agent_id": agent_id,
-        "blocked": active,
-        "active": active,
-        "reason": reason,
-        "activated_at": at,
-        "activated_by": p.name,
-    }))
-}
-
-async fn parse(
-    state: &Shared,
-    body: Body,
-    need_reason: bool,
-) -> Result<(Option<String>, Option<String>)> {
-    let m = object(json_body(body, state.config.body_limit).await?)?;
+async fn set(state: &Shared, p: &Principal, body: Body, active: bool) -> Result<Json<Value>> {
+    let m = object(json_body(body, state.config().body_limit).await?)?;
     let text = |k: &str| -> Result<Option<String>> {
         match m.get(k) {
             None | Some(Value::Null) => Ok(None),
@@ -117,12 +50,22 @@ async fn parse(
             Some(_) => Err(Error::field(k, "must be a string")),
         }
     };
-    let reason = text("reason")?;
-    let agent = text("agent_id")?;
-    if need_reason && reason.is_none() {
-        return Err(Error::field("reason", "a reason is required"));
-    }
-    Ok((agent, reason))
+    let input = KillSwitchInput {
+        agent_id: text("agent_id")?,
+        active,
+        reason: text("reason")?,
+    };
+    let r = state.set_kill_switch(p, input).await?;
+    Ok(Json(json!({
+        "success": true,
+        "organization_id": r.org_id,
+        "agent_id": r.agent_id,
+        "blocked": r.active,
+        "active": r.active,
+        "reason": r.reason,
+        "activated_at": r.activated_at,
+        "activated_by": r.activated_by,
+    })))
 }
 
 /// `POST /api/v1/kill-switch/trigger` `{"reason", "agent_id"?}` (admin).
@@ -131,9 +74,7 @@ pub async fn trigger(
     principal: Principal,
     body: Body,
 ) -> Result<Json<Value>> {
-    principal.require(Role::Admin)?;
-    let (agent, reason) = parse(&state, body, true).await?;
-    Ok(Json(set(&state, &principal, agent, true, reason).await?))
+    set(&state, &principal, body, true).await
 }
 
 /// `POST /api/v1/kill-switch/release` `{"reason"?, "agent_id"?}` (admin).
@@ -142,9 +83,7 @@ pub async fn release(
     principal: Principal,
     body: Body,
 ) -> Result<Json<Value>> {
-    principal.require(Role::Admin)?;
-    let (agent, reason) = parse(&state, body, false).await?;
-    Ok(Json(set(&state, &principal, agent, false, reason).await?))
+    set(&state, &principal, body, false).await
 }
 
 fn check_org(p: &Principal, raw: &str) -> Result<()> {
@@ -161,10 +100,8 @@ pub async fn trigger_org(
     Path(org): Path<String>,
     body: Body,
 ) -> Result<Json<Value>> {
-    principal.require(Role::Admin)?;
     check_org(&principal, &org)?;
-    let (agent, reason) = parse(&state, body, true).await?;
-    Ok(Json(set(&state, &principal, agent, true, reason).await?))
+    set(&state, &principal, body, true).await
 }
 
 /// `POST /api/billing/kill-switch/{organization_id}/release` (the Python SDK's path).
@@ -174,8 +111,6 @@ pub async fn release_org(
     Path(org): Path<String>,
     body: Body,
 ) -> Result<Json<Value>> {
-    principal.require(Role::Admin)?;
     check_org(&principal, &org)?;
-    let (agent, reason) = parse(&state, body, false).await?;
-    Ok(Json(set(&state, &principal, agent, false, reason).await?))
+    set(&state, &principal, body, false).await
 }

@@ -9,10 +9,10 @@ use serde_json::{Map, Value};
 
 use ascend_runtime::{AgentAction, Decision};
 
-use super::actions::{McpFacts, PipelineInput, run_pipeline};
 use super::{Shared, check_errors, header_str, json_body, object, opt_obj, opt_str};
-use crate::auth::Principal;
 use crate::error::{Error, Result};
+use crate::governance::{McpFacts, SubmitInput};
+use crate::model::Principal;
 
 /// Handle an MCP submit.
 pub async fn submit(
@@ -21,7 +21,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>> {
-    let m = object(json_body(body, state.config.body_limit).await?)?;
+    let m = object(json_body(body, state.config().body_limit).await?)?;
     let mut errors = Map::new();
     let server = opt_str(&m, "mcp_server", 256, &mut errors);
     let namespace = opt_str(&m, "namespace", 256, &mut errors);
@@ -97,15 +97,14 @@ pub async fn submit(
     let env = environment
         .or_else(|| header_str(&headers, "x-environment").map(str::to_owned))
         .unwrap_or_else(|| "production".into());
-    let input = PipelineInput {
-        principal: &principal,
+    let input = SubmitInput {
         action,
         environment: env,
         correlation_id: header_str(&headers, "x-correlation-id").map(str::to_owned),
         idempotency_key: header_str(&headers, "idempotency-key").map(|k| format!("idem:{k}")),
         mcp: Some(McpFacts { server, tool }),
     };
-    let body = run_pipeline(&state, input).await?;
+    let body = state.submit(&principal, input).await?;
     let mut v = serde_json::to_value(body.as_ref())?;
     if let Value::Object(o) = &mut v {
         o.insert(

@@ -26,11 +26,9 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::{Shared, check_errors, json_body, object, opt_obj, opt_str};
-use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
-use crate::redact::redact_map;
-use crate::state::{AppState, now};
-use crate::store::{McpServerRecord, WriteOp, WriteReply};
+use crate::governance::mcp::McpServerInput;
+use crate::model::Principal;
 
 const MAX_NAME: usize = 256;
 const MAX_TOOLS: usize = 1000;
@@ -137,49 +135,13 @@ fn opt_bool(m: &Map<String, Value>, key: &str, errors: &mut Map<String, Value>) 
     }
 }
 
-/// Write a registry change with its audit entry and update the in-memory registry.
-async fn save(
-    state: &AppState,
-    p: &Principal,
-    record: McpServerRecord,
-    kind: &str,
-    extra: Value,
-) -> Result<McpServerRecord> {
-    let mut payload = record.view();
-    if let (Value::Object(o), Value::Object(x)) = (&mut payload, extra) {
-        o.extend(x);
-    }
-    let audit = state.audit(
-        p.org_id,
-        kind,
-        &p.name,
-        format!("mcp_server:{}", record.server_name),
-        payload,
-    );
-    match state
-        .store
-        .write(WriteOp::UpsertMcpServer {
-            server: Box::new(record),
-            audit,
-        })
-        .await?
-    {
-        WriteReply::McpServer(stored) => {
-            state.mcp.set((*stored).clone());
-            Ok(*stored)
-        }
-        _ => Err(Error::Internal("unexpected store reply".into())),
-    }
-}
-
 /// `POST /api/registry/mcp-servers` (admin).
 pub async fn register(
     State(state): State<Shared>,
     principal: Principal,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>)> {
-    principal.require(Role::Admin)?;
-    let m = object(json_body(body, state.config.body_limit).await?)?;
+    let m = object(json_body(body, state.config().body_limit).await?)?;
     let mut errors = Map::new();
     let name = match m.get("server_name") {
         Some(Value::String(s)) => match server_name(s) {
@@ -199,62 +161,35 @@ pub async fn register(
             None
         }
     };
-    let transport_type = opt_str(&m, "transport_type", 64, &mut errors)
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "stdio".into());
-    let governance_enabled = opt_bool(&m, "governance_enabled", &mut errors).unwrap_or(true);
-    let display_name = opt_str(&m, "display_name", MAX_NAME, &mut errors);
-    let description = opt_str(&m, "description", 4096, &mut errors);
-    let server_url = opt_str(&m, "server_url", 2048, &mut errors);
-    let connection_config = opt_obj(&m, "connection_config", &mut errors);
-    let auto_approve_tools = tool_list(&m, "auto_approve_tools", &mut errors);
-    let blocked_tools = tool_list(&m, "blocked_tools", &mut errors);
-    let tool_risk_overrides = overrides(&m, &mut errors);
+    let input = McpServerInput {
+        server_name: String::new(),
+        transport_type: opt_str(&m, "transport_type", 64, &mut errors)
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "stdio".into()),
+        governance_enabled: opt_bool(&m, "governance_enabled", &mut errors).unwrap_or(true),
+        display_name: opt_str(&m, "display_name", MAX_NAME, &mut errors),
+        description: opt_str(&m, "description", 4096, &mut errors),
+        server_url: opt_str(&m, "server_url", 2048, &mut errors),
+        connection_config: opt_obj(&m, "connection_config", &mut errors),
+        auto_approve_tools: tool_list(&m, "auto_approve_tools", &mut errors),
+        blocked_tools: tool_list(&m, "blocked_tools", &mut errors),
+        tool_risk_overrides: overrides(&m, &mut errors),
+    };
     check_errors(errors)?;
     let Some(name) = name else {
         return Err(Error::field("server_name", "field required"));
     };
-
-    let _guard = state.mcp.changes.lock().await;
-    let existing = state.mcp.get(principal.org_id, &name);
-    let at = now();
-    let record = McpServerRecord {
-        id: existing.as_ref().map(|e| e.id).unwrap_or_default(),
-        org_id: principal.org_id,
+    let input = McpServerInput {
         server_name: name.clone(),
-        display_name,
-        description,
-        transport_type,
-        server_url,
-        // Never keep secrets the server does not need.
-        connection_config: Value::Object(redact_map(&connection_config)),
-        governance_enabled,
-        active: existing.as_ref().is_none_or(|e| e.active),
-        auto_approve_tools,
-        blocked_tools,
-        tool_risk_overrides,
-        deactivation_reason: existing
-            .as_ref()
-            .and_then(|e| e.deactivation_reason.clone()),
-        deactivated_at: existing.as_ref().and_then(|e| e.deactivated_at.clone()),
-        deactivated_by: existing.as_ref().and_then(|e| e.deactivated_by.clone()),
-        registered_by: existing
-            .as_ref()
-            .map(|e| e.registered_by.clone())
-            .unwrap_or_else(|| principal.name.clone()),
-        created_at: existing
-            .as_ref()
-            .map(|e| e.created_at.clone())
-            .unwrap_or_else(|| at.clone()),
-        updated_at: at,
+        ..input
     };
-    let (kind, status, verb) = if existing.is_some() {
-        ("mcp_server.updated", StatusCode::OK, "updated")
+    let (stored, created) = state.register_mcp_server(&principal, input).await?;
+    let (status, verb) = if created {
+        (StatusCode::CREATED, "registered")
     } else {
-        ("mcp_server.registered", StatusCode::CREATED, "registered")
+        (StatusCode::OK, "updated")
     };
-    let stored = save(&state, &principal, record, kind, json!({})).await?;
     Ok((
         status,
         Json(json!({
@@ -266,22 +201,19 @@ pub async fn register(
 }
 
 /// `GET /api/registry/mcp-servers`.
-pub async fn list(State(state): State<Shared>, principal: Principal) -> Json<Value> {
+pub async fn list(State(state): State<Shared>, principal: Principal) -> Result<Json<Value>> {
     let servers: Vec<Value> = state
-        .mcp
-        .list(principal.org_id)
+        .mcp_servers(&principal)?
         .iter()
         .map(|s| s.view())
         .collect();
-    Json(json!({"success": true, "total": servers.len(), "servers": servers}))
+    Ok(Json(
+        json!({"success": true, "total": servers.len(), "servers": servers}),
+    ))
 }
 
-fn find(state: &AppState, p: &Principal, raw: &str) -> Result<std::sync::Arc<McpServerRecord>> {
-    let name = server_name(raw).map_err(|_| Error::NotFound("MCP server not found".into()))?;
-    state
-        .mcp
-        .get(p.org_id, &name)
-        .ok_or_else(|| Error::NotFound(format!("MCP server {name:?} not found")))
+fn path_name(raw: &str) -> Result<String> {
+    server_name(raw).map_err(|_| Error::NotFound("MCP server not found".into()))
 }
 
 /// `GET /api/registry/mcp-servers/{server_name}`.
@@ -290,7 +222,7 @@ pub async fn get_one(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Value>> {
-    let s = find(&state, &principal, &name)?;
+    let s = state.mcp_server(&principal, &path_name(&name)?)?;
     Ok(Json(json!({"success": true, "server": s.view()})))
 }
 
@@ -300,25 +232,9 @@ pub async fn delete(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Value>> {
-    principal.require(Role::Admin)?;
-    let _guard = state.mcp.changes.lock().await;
-    let s = find(&state, &principal, &name)?;
-    let audit = state.audit(
-        principal.org_id,
-        "mcp_server.deleted",
-        &principal.name,
-        format!("mcp_server:{}", s.server_name),
-        json!({"server_name": s.server_name, "id": s.id}),
-    );
-    state
-        .store
-        .write(WriteOp::DeleteMcpServer {
-            org_id: principal.org_id,
-            server_name: s.server_name.clone(),
-            audit,
-        })
+    let s = state
+        .delete_mcp_server(&principal, &path_name(&name)?)
         .await?;
-    state.mcp.remove(principal.org_id, &s.server_name);
     Ok(Json(json!({
         "success": true,
         "message": format!("MCP server {:?} deleted", s.server_name),
@@ -327,41 +243,16 @@ pub async fn delete(
 }
 
 async fn set_active(
-    state: &AppState,
+    state: &Shared,
     p: &Principal,
     raw: &str,
     active: bool,
     reason: Option<String>,
 ) -> Result<Json<Value>> {
-    p.require(Role::Admin)?;
-    let _guard = state.mcp.changes.lock().await;
-    let current = find(state, p, raw)?;
-    let mut record = (*current).clone();
-    let at = now();
-    record.active = active;
-    record.updated_at = at.clone();
-    if active {
-        record.deactivation_reason = None;
-        record.deactivated_at = None;
-        record.deactivated_by = None;
-    } else {
-        record.deactivation_reason = reason.clone();
-        record.deactivated_at = Some(at);
-        record.deactivated_by = Some(p.name.clone());
-    }
-    let (kind, verb) = if active {
-        ("mcp_server.activated", "activated")
-    } else {
-        ("mcp_server.deactivated", "deactivated")
-    };
-    let stored = save(
-        state,
-        p,
-        record,
-        kind,
-        json!({"was_active": current.active, "reason": reason}),
-    )
-    .await?;
+    let stored = state
+        .set_mcp_server_active(p, &path_name(raw)?, active, reason)
+        .await?;
+    let verb = if active { "activated" } else { "deactivated" };
     Ok(Json(json!({
         "success": true,
         "message": format!("MCP server {:?} {verb}", stored.server_name),
@@ -386,8 +277,7 @@ pub async fn deactivate(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Json<Value>> {
-    principal.require(Role::Admin)?;
-    let m = object(json_body(body, state.config.body_limit).await?)?;
+    let m = object(json_body(body, state.config().body_limit).await?)?;
     let mut errors = Map::new();
     let reason = opt_str(&m, "reason", 1000, &mut errors)
         .map(|r| r.trim().to_owned())

@@ -12,8 +12,6 @@ pub mod mcp_registry;
 pub mod registry;
 pub mod webhooks;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
@@ -24,18 +22,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Map, Value};
 
-use crate::auth::Principal;
+use crate::auth::presented_key;
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::governance::Governance;
+use crate::model::Principal;
 
-/// The state handlers receive.
-pub type Shared = Arc<AppState>;
+pub use crate::governance::submit::parse_bool;
+
+/// The state handlers receive: the governance service.
+pub type Shared = Governance;
 
 impl FromRequestParts<Shared> for Principal {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self> {
-        state.keys.authenticate_headers(&parts.headers)
+        let key = presented_key(&parts.headers).ok_or(Error::Unauthorized)?;
+        state.authenticate(key)
     }
 }
 
@@ -56,15 +58,6 @@ pub fn object(v: Value) -> Result<Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),
         _ => Err(Error::field("body", "must be a JSON object")),
-    }
-}
-
-/// Parse a query boolean: `true`/`false` and Python's `True`/`False`, `1`/`0`.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Some(true),
-        "false" | "0" | "no" => Some(false),
-        _ => None,
     }
 }
 

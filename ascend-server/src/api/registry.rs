@@ -1,4 +1,4 @@
-//! Health, deployment info and the agent registry.
+//! Health, deployment info and the agent registry over HTTP.
 
 use axum::Json;
 use axum::body::Body;
@@ -7,17 +7,16 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::{Shared, check_errors, json_body, object, opt_str};
-use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::state::now;
-use crate::store::{AgentRecord, WriteOp};
+use crate::governance::agents::{AgentInput, trust_level};
+use crate::model::Principal;
 
 /// `GET /health` (no key needed).
 pub async fn health(State(state): State<Shared>) -> Json<Value> {
     Json(json!({
         "status": "healthy",
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": state.started.elapsed().as_secs(),
+        "uptime_seconds": state.uptime_seconds(),
     }))
 }
 
@@ -26,9 +25,9 @@ pub async fn deployment_info(State(state): State<Shared>) -> Json<Value> {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "api_version": "v1",
-        "environment": state.config.environment,
+        "environment": state.config().environment,
         "server": "ascend-server",
-        "policies": state.engine.policy.policy_count(),
+        "policies": state.policy_count(),
     }))
 }
 
@@ -38,27 +37,14 @@ pub async fn register_agent(
     principal: Principal,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let m = object(json_body(body, state.config.body_limit).await?)?;
+    let m = object(json_body(body, state.config().body_limit).await?)?;
     let mut errors = Map::new();
     let agent_id = opt_str(&m, "agent_id", 256, &mut errors);
     let display_name = opt_str(&m, "display_name", 256, &mut errors);
     let agent_type = opt_str(&m, "agent_type", 64, &mut errors);
     let environment = opt_str(&m, "environment", 64, &mut errors);
-    if !errors.is_empty() {
-        check_errors(errors)?;
-    }
-    let agent_id = agent_id
-        .map(|a| a.trim().to_owned())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| Error::field("agent_id", "field required"))?;
-    if let Some(bound) = &principal.agent_id
-        && bound != &agent_id
-    {
-        return Err(Error::Forbidden(format!(
-            "this key acts for agent {bound:?}, not {agent_id:?}"
-        )));
-    }
-    let existed = state.is_registered(principal.org_id, &agent_id);
+    check_errors(errors)?;
+    let agent_id = agent_id.ok_or_else(|| Error::field("agent_id", "field required"))?;
     let mut metadata = Map::new();
     for k in [
         "capabilities",
@@ -70,35 +56,14 @@ pub async fn register_agent(
             metadata.insert(k.into(), v.clone());
         }
     }
-    let agent = AgentRecord {
-        org_id: principal.org_id,
-        agent_id: agent_id.clone(),
-        display_name: display_name.unwrap_or_else(|| agent_id.clone()),
-        agent_type: agent_type.unwrap_or_else(|| "supervised".into()),
-        environment: environment.unwrap_or_else(|| "production".into()),
-        metadata: Value::Object(metadata),
-        registered_at: now(),
+    let input = AgentInput {
+        agent_id,
+        display_name,
+        agent_type,
+        environment,
+        metadata,
     };
-    let audit = state.audit(
-        principal.org_id,
-        "agent.registered",
-        &principal.name,
-        format!("agent:{agent_id}"),
-        json!({"agent_id": agent_id, "agent_type": agent.agent_type, "display_name": agent.display_name}),
-    );
-    state
-        .store
-        .write(WriteOp::RegisterAgent {
-            agent: agent.clone(),
-            audit,
-        })
-        .await?;
-    state.record_agent(&agent);
-    let trust = if agent.agent_type.eq_ignore_ascii_case("autonomous") {
-        "restricted"
-    } else {
-        "standard"
-    };
+    let (agent, existed) = state.register_agent(&principal, input).await?;
     Ok((
         if existed {
             StatusCode::OK
@@ -108,11 +73,11 @@ pub async fn register_agent(
         Json(json!({
             "success": true,
             "status": if existed {"updated"} else {"registered"},
-            "agent_id": agent_id,
+            "agent_id": agent.agent_id,
             "display_name": agent.display_name,
             "agent_type": agent.agent_type,
             "environment": agent.environment,
-            "trust_level": trust,
+            "trust_level": trust_level(&agent.agent_type),
             "registered_at": agent.registered_at,
         })),
     ))

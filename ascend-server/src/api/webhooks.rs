@@ -7,11 +7,9 @@ use axum::extract::{Path, State};
 use serde_json::{Map, Value, json};
 
 use super::{Shared, json_body, object, parse_id};
-use crate::auth::{Principal, generate_secret};
 use crate::error::{Error, Result};
-use crate::state::now;
-use crate::store::{Webhook, WriteOp, WriteReply};
-use crate::webhooks::{EVENTS, check_url, deliver_once, hooks_of, invalidate};
+use crate::governance::webhooks::{NewWebhook, WebhookChange};
+use crate::model::{Principal, Webhook, WebhookEvent};
 
 fn view(w: &Webhook) -> Value {
     json!({
@@ -26,26 +24,18 @@ fn view(w: &Webhook) -> Value {
     })
 }
 
-fn events_field(v: &Value) -> Result<Vec<String>> {
+fn events_field(v: &Value) -> Result<Vec<WebhookEvent>> {
+    let invalid = || {
+        let names: Vec<&str> = WebhookEvent::ALL.iter().map(|e| e.as_str()).collect();
+        Error::field("events", format!("valid events: {}", names.join(", ")))
+    };
     let Value::Array(items) = v else {
         return Err(Error::field("events", "must be a list of event names"));
     };
-    let mut out = Vec::new();
-    for i in items {
-        match i.as_str() {
-            Some(e) if EVENTS.contains(&e) => out.push(e.to_owned()),
-            _ => {
-                return Err(Error::field(
-                    "events",
-                    format!("valid events: {}", EVENTS.join(", ")),
-                ));
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::field("events", "at least one event"));
-    }
-    Ok(out)
+    items
+        .iter()
+        .map(|i| i.as_str().and_then(WebhookEvent::parse).ok_or_else(invalid))
+        .collect()
 }
 
 fn string_field(m: &Map<String, Value>, key: &str) -> Result<Option<String>> {
@@ -63,38 +53,15 @@ pub async fn configure(
     principal: Principal,
     body: Body,
 ) -> Result<Json<Value>> {
-    let m = object(json_body(body, state.config.body_limit).await?)?;
+    let m = object(json_body(body, state.config().body_limit).await?)?;
     let url = string_field(&m, "url")?.ok_or_else(|| Error::field("url", "field required"))?;
-    let url = check_url(&url, state.config.allow_insecure_webhooks)?;
-    let events = events_field(m.get("events").unwrap_or(&Value::Null))?;
-    let secret = match string_field(&m, "secret")? {
-        Some(s) if !s.is_empty() => s,
-        _ => generate_secret()?,
+    let input = NewWebhook {
+        url,
+        events: events_field(m.get("events").unwrap_or(&Value::Null))?,
+        secret: string_field(&m, "secret")?,
+        agent_id: string_field(&m, "agent_id")?,
     };
-    let agent_id = principal
-        .agent_id
-        .clone()
-        .or(string_field(&m, "agent_id")?.filter(|a| !a.is_empty()));
-    let mut hook = Webhook {
-        id: 0,
-        org_id: principal.org_id,
-        url: url.to_string(),
-        events,
-        secret,
-        agent_id,
-        active: true,
-        created_at: now(),
-    };
-    let reply = state
-        .store
-        .write(WriteOp::CreateWebhook {
-            webhook: hook.clone(),
-        })
-        .await?;
-    if let WriteReply::Webhook(id) = reply {
-        hook.id = id;
-    }
-    invalidate(&state, principal.org_id);
+    let hook = state.create_webhook(&principal, input).await?;
     let mut v = view(&hook);
     if let Value::Object(o) = &mut v {
         o.insert("success".into(), Value::Bool(true));
@@ -104,19 +71,9 @@ pub async fn configure(
 
 /// `GET /api/webhooks`.
 pub async fn list(State(state): State<Shared>, principal: Principal) -> Result<Json<Value>> {
-    let hooks = hooks_of(&state, principal.org_id).await?;
+    let hooks = state.webhooks(&principal).await?;
     let items: Vec<Value> = hooks.iter().map(view).collect();
     Ok(Json(json!({"webhooks": items, "total": items.len()})))
-}
-
-async fn find(state: &Shared, p: &Principal, raw: &str) -> Result<Webhook> {
-    let id = parse_id(raw, "webhook")?;
-    hooks_of(state, p.org_id)
-        .await?
-        .iter()
-        .find(|w| w.id == id)
-        .cloned()
-        .ok_or_else(|| Error::NotFound(format!("webhook {id} not found")))
 }
 
 /// `PUT /api/webhooks/{id}` — only the given keys among url, events, secret, active.
@@ -126,29 +83,23 @@ pub async fn update(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>> {
-    let m = object(json_body(body, state.config.body_limit).await?)?;
-    let mut hook = find(&state, &principal, &id).await?;
-    if let Some(url) = string_field(&m, "url")? {
-        hook.url = check_url(&url, state.config.allow_insecure_webhooks)?.to_string();
-    }
-    if let Some(ev) = m.get("events").filter(|v| !v.is_null()) {
-        hook.events = events_field(ev)?;
-    }
-    if let Some(secret) = string_field(&m, "secret")?.filter(|s| !s.is_empty()) {
-        hook.secret = secret;
-    }
-    match m.get("active") {
-        None | Some(Value::Null) => {}
-        Some(Value::Bool(b)) => hook.active = *b,
-        Some(_) => return Err(Error::field("active", "must be a boolean")),
-    }
-    state
-        .store
-        .write(WriteOp::UpdateWebhook {
-            webhook: hook.clone(),
-        })
-        .await?;
-    invalidate(&state, principal.org_id);
+    let id = parse_id(&id, "webhook")?;
+    let m = object(json_body(body, state.config().body_limit).await?)?;
+    let change = WebhookChange {
+        url: string_field(&m, "url")?,
+        events: m
+            .get("events")
+            .filter(|v| !v.is_null())
+            .map(events_field)
+            .transpose()?,
+        secret: string_field(&m, "secret")?,
+        active: match m.get("active") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(Error::field("active", "must be a boolean")),
+        },
+    };
+    let hook = state.update_webhook(&principal, id, change).await?;
     Ok(Json(view(&hook)))
 }
 
@@ -158,15 +109,9 @@ pub async fn delete(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let hook = find(&state, &principal, &id).await?;
-    state
-        .store
-        .write(WriteOp::DeleteWebhook {
-            org_id: principal.org_id,
-            id: hook.id,
-        })
+    let hook = state
+        .delete_webhook(&principal, parse_id(&id, "webhook")?)
         .await?;
-    invalidate(&state, principal.org_id);
     Ok(Json(
         json!({"success": true, "deleted": true, "webhook_id": hook.id.to_string()}),
     ))
@@ -178,21 +123,9 @@ pub async fn test(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let hook = find(&state, &principal, &id).await?;
-    let data =
-        json!({"webhook_id": hook.id.to_string(), "message": "test delivery from ascend-server"});
-    let r = deliver_once(&state, &hook, "webhook.test", &data).await;
-    let log = crate::store::DeliveryAttempt {
-        webhook_id: hook.id,
-        org_id: hook.org_id,
-        event: "webhook.test".into(),
-        attempt: 1,
-        status_code: r.status_code,
-        error: r.error.clone(),
-        latency_ms: r.latency_ms,
-        at: now(),
-    };
-    state.store.write(WriteOp::LogDelivery(log)).await?;
+    let r = state
+        .test_webhook(&principal, parse_id(&id, "webhook")?)
+        .await?;
     Ok(Json(json!({
         "success": r.success,
         "status_code": r.status_code,

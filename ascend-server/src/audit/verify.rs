@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::chain::{GENESIS, entry_hash, parse_hash};
-use crate::store::{AuditEntry, ChainHead};
+use crate::model::{AuditEntry, ChainHead};
 
 /// How a chain is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::Conn;
 use super::client::Client;
-use crate::auth::Role;
 use crate::error::Result;
+use crate::model::Role;
 
 /// `ascend keys ...`
 #[derive(Debug, Subcommand)]

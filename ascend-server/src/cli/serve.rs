@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
-use crate::store::sqlite::Durability;
+use crate::model::Durability;
 
 /// Options of `ascend serve` (flags override `ASCEND_*` variables, which override the TOML file).
 #[derive(Debug, Args)]

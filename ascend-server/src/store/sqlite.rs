@@ -1,48 +1,32 @@
-//! The embedded SQLite store: WAL mode, one writer thread with group commit, read connections
-//! used from `spawn_blocking`.
-//!
-//! Group commit: the writer takes every queued [`WriteOp`] (up to a batch limit), applies them in
-//! one transaction (each inside a savepoint, so one failing op does not undo the others), appends
-//! their audit entries to the hash chains, checkpoints the chain heads, commits, and only then
-//! answers each waiting request. One commit (one WAL append, and one fsync with
-//! `synchronous=FULL`) serves the whole batch.
+//! The embedded SQLite store: WAL mode, one writer thread with group commit (`writer`), the SQL
+//! of each write (`writes`), read connections used from `spawn_blocking`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use ascend_runtime::wire::DecisionBody;
 
-use super::{
-    ActionChange, ActionFilter, ActionRecord, AgentRecord, ApiKeyRecord, ApprovalState, AuditDraft,
-    AuditEntry, BoxFuture, ChainHead, KillSwitchRecord, McpServerRecord, Snapshot, Store, Webhook,
-    WriteOp, WriteReply,
-};
-use crate::approvals;
-use crate::audit::chain::{GENESIS, entry_hash, parse_hash};
+use super::{ActionUpdate, BoxFuture, Store, WebhookAudit};
+use crate::audit::chain::parse_hash;
 use crate::audit::{ChainVerifier, VerifyReport};
-use crate::auth::Role;
 use crate::error::{Error, Result};
+use crate::model::{
+    ActionFilter, ActionOutcome, ActionRecord, AgentRecord, ApiKeyRecord, ApprovalState,
+    AuditDraft, AuditEntry, ChainHead, DeliveryAttempt, Durability, KillSwitchRecord,
+    McpServerRecord, NewAction, Role, Snapshot, Webhook, now,
+};
 
-/// How hard commits are pushed to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// `synchronous=NORMAL` in WAL mode: a commit survives a crash of the process (kill -9);
-    /// the last commits may be lost on power failure.
-    #[default]
-    Normal,
-    /// `synchronous=FULL`: every commit (batch) is fsynced.
-    Full,
-}
+mod writer;
+mod writes;
 
-const MAX_BATCH: usize = 1024;
+use writer::{Heads, Msg, Typed, Writer, writer_loop};
+
 const READERS: usize = 3;
 /// How often the checkpointer thread copies the WAL back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -100,16 +84,6 @@ CREATE TABLE mcp_servers (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, serve
 "#,
     ),
 ];
-
-struct Job {
-    op: WriteOp,
-    reply: oneshot::Sender<Result<WriteReply>>,
-}
-
-enum Msg {
-    Job(Box<Job>),
-    Close(oneshot::Sender<()>),
-}
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -214,16 +188,12 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(sql)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                params![version, now_rfc3339()],
+                params![version, now()],
             )?;
             tx.commit()?;
         }
     }
     Ok(())
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl SqliteStore {
@@ -270,6 +240,23 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Queue a write for the writer thread; resolves once its batch committed.
+    fn run<T, F>(&self, f: F) -> BoxFuture<'_, Result<T>>
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> FnOnce(&mut Writer<'a, 'c>) -> Result<T> + Send + 'static,
+    {
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            self.tx
+                .send(Msg::Job(Box::new(Typed::new(f, reply))))
+                .await
+                .map_err(|_| Error::StoreUnavailable("writer stopped".into()))?;
+            rx.await
+                .map_err(|_| Error::StoreUnavailable("writer dropped the request".into()))?
+        })
+    }
+
     fn read<T, F>(&self, f: F) -> BoxFuture<'_, Result<T>>
     where
         T: Send + 'static,
@@ -297,15 +284,113 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<WriteReply>> {
-        Box::pin(async move {
-            let (reply, rx) = oneshot::channel();
-            self.tx
-                .send(Msg::Job(Box::new(Job { op, reply })))
-                .await
-                .map_err(|_| Error::StoreUnavailable("writer stopped".into()))?;
-            rx.await
-                .map_err(|_| Error::StoreUnavailable("writer dropped the request".into()))?
+    fn ensure_org(&self, name: String, at: String) -> BoxFuture<'_, Result<i64>> {
+        self.run(move |w| writes::ensure_org(w, &name, &at))
+    }
+
+    fn insert_key(&self, key: ApiKeyRecord, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::insert_key(w, &key)?;
+            w.append(&audit)
+        })
+    }
+
+    fn insert_action(&self, action: NewAction, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::insert_action(w, &action)?;
+            w.append(&audit)
+        })
+    }
+
+    fn update_action(
+        &self,
+        org_id: i64,
+        id: i64,
+        update: ActionUpdate,
+    ) -> BoxFuture<'_, Result<Option<ActionRecord>>> {
+        self.run(move |w| {
+            let mut a = writes::load_action(w, org_id, id)?;
+            match update(&mut a)? {
+                None => Ok(None),
+                Some(audit) => {
+                    writes::save_action_state(w, &a)?;
+                    w.append(&audit)?;
+                    Ok(Some(a))
+                }
+            }
+        })
+    }
+
+    fn set_kill_switch(
+        &self,
+        record: KillSwitchRecord,
+        audit: AuditDraft,
+    ) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::set_kill_switch(w, &record)?;
+            w.append(&audit)
+        })
+    }
+
+    fn upsert_agent(&self, agent: AgentRecord, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::upsert_agent(w, &agent)?;
+            w.append(&audit)
+        })
+    }
+
+    fn append_audit(&self, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| w.append(&audit))
+    }
+
+    fn insert_webhook(&self, hook: Webhook, audit: WebhookAudit) -> BoxFuture<'_, Result<Webhook>> {
+        self.run(move |w| {
+            let mut hook = hook;
+            hook.id = writes::insert_webhook(w, &hook)?;
+            w.append(&audit(&hook))?;
+            Ok(hook)
+        })
+    }
+
+    fn update_webhook(&self, hook: Webhook, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::update_webhook(w, &hook)?;
+            w.append(&audit)
+        })
+    }
+
+    fn delete_webhook(&self, org_id: i64, id: i64, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::delete_webhook(w, org_id, id)?;
+            w.append(&audit)
+        })
+    }
+
+    fn log_delivery(&self, attempt: DeliveryAttempt) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| writes::log_delivery(w, &attempt))
+    }
+
+    fn upsert_mcp_server(
+        &self,
+        server: McpServerRecord,
+        audit: AuditDraft,
+    ) -> BoxFuture<'_, Result<McpServerRecord>> {
+        self.run(move |w| {
+            let stored = writes::upsert_mcp_server(w, &server)?;
+            w.append(&audit)?;
+            Ok(stored)
+        })
+    }
+
+    fn delete_mcp_server(
+        &self,
+        org_id: i64,
+        server_name: String,
+        audit: AuditDraft,
+    ) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::delete_mcp_server(w, org_id, &server_name)?;
+            w.append(&audit)
         })
     }
 
@@ -593,7 +678,10 @@ fn action_from_row(r: &Row<'_>) -> rusqlite::Result<ActionRecord> {
         body,
         submitted_key: r.get(9)?,
         approval,
-        outcome: r.get(11)?,
+        outcome: r
+            .get::<_, Option<String>>(11)?
+            .as_deref()
+            .and_then(ActionOutcome::parse),
         outcome_detail: outcome_detail.and_then(|s| serde_json::from_str(&s).ok()),
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
@@ -730,10 +818,8 @@ fn mcp_from_row(r: &Row<'_>) -> rusqlite::Result<McpServerRecord> {
     })
 }
 
-type Heads = HashMap<i64, (i64, [u8; 32])>;
-
 fn load_heads(c: &Connection) -> Result<Heads> {
-    let mut heads = HashMap::new();
+    let mut heads = Heads::new();
     let mut stmt = c.prepare("SELECT org_id, seq, hash FROM audit_heads")?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -749,510 +835,4 @@ fn load_heads(c: &Connection) -> Result<Heads> {
         heads.insert(org, (seq, hash));
     }
     Ok(heads)
-}
-
-fn writer_loop(mut conn: Connection, mut heads: Heads, mut rx: mpsc::Receiver<Msg>) {
-    let mut closing: Option<oneshot::Sender<()>> = None;
-    while closing.is_none() {
-        let Some(first) = rx.blocking_recv() else {
-            break;
-        };
-        let mut batch = Vec::new();
-        match first {
-            Msg::Job(j) => batch.push(*j),
-            Msg::Close(done) => closing = Some(done),
-        }
-        while closing.is_none() && batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Job(j)) => batch.push(*j),
-                Ok(Msg::Close(done)) => closing = Some(done),
-                Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            run_batch(&mut conn, &mut heads, batch);
-        }
-    }
-    // Drain anything still queued so no acknowledged-to-be write is silently dropped.
-    rx.close();
-    let mut rest = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        if let Msg::Job(j) = msg {
-            rest.push(*j);
-        }
-    }
-    if !rest.is_empty() {
-        run_batch(&mut conn, &mut heads, rest);
-    }
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
-    if let Some(done) = closing {
-        let _ = done.send(());
-    }
-}
-
-fn run_batch(conn: &mut Connection, heads: &mut Heads, batch: Vec<Job>) {
-    let saved = heads.clone();
-    let mut results: Vec<Result<WriteReply>> = Vec::with_capacity(batch.len());
-    let outcome = (|| -> Result<()> {
-        let tx = conn.transaction()?;
-        let mut touched: Vec<i64> = Vec::new();
-        for job in &batch {
-            // Prepared once per connection (cached): no SQL parsing per operation.
-            tx.prepare_cached("SAVEPOINT op")?.execute([])?;
-            let before = heads.clone();
-            let r = apply(&tx, heads, &job.op, &mut touched);
-            if r.is_err() {
-                *heads = before;
-                tx.prepare_cached("ROLLBACK TO op")?.execute([])?;
-            }
-            tx.prepare_cached("RELEASE op")?.execute([])?;
-            results.push(r);
-        }
-        touched.sort_unstable();
-        touched.dedup();
-        let now = now_rfc3339();
-        for org in touched {
-            if let Some((seq, hash)) = heads.get(&org) {
-                tx.prepare_cached(
-                    "INSERT INTO audit_heads (org_id, seq, hash, updated_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT(org_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
-                     updated_at = excluded.updated_at",
-                )?
-                .execute(params![org, seq, hex::encode(hash), now])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    match outcome {
-        Ok(()) => {
-            for (job, r) in batch.into_iter().zip(results) {
-                let _ = job.reply.send(r);
-            }
-        }
-        Err(e) => {
-            *heads = saved;
-            tracing::error!(error = %e, "batch commit failed");
-            let msg = e.to_string();
-            for job in batch {
-                let _ = job.reply.send(Err(Error::StoreUnavailable(format!(
-                    "commit failed: {msg}"
-                ))));
-            }
-        }
-    }
-}
-
-fn append_audit(
-    tx: &Transaction<'_>,
-    heads: &mut Heads,
-    draft: &AuditDraft,
-    touched: &mut Vec<i64>,
-) -> Result<()> {
-    let (seq, prev) = heads
-        .get(&draft.org_id)
-        .map(|(s, h)| (*s + 1, *h))
-        .unwrap_or((1, GENESIS));
-    let payload = serde_json::to_string(&draft.payload)?;
-    let hash = entry_hash(
-        draft.org_id,
-        seq,
-        &draft.ts,
-        &draft.kind,
-        &draft.actor,
-        &draft.subject,
-        &payload,
-        &prev,
-    );
-    tx.prepare_cached(
-        "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        draft.org_id,
-        seq,
-        draft.ts,
-        draft.kind,
-        draft.actor,
-        draft.subject,
-        payload,
-        hex::encode(prev),
-        hex::encode(hash)
-    ])?;
-    heads.insert(draft.org_id, (seq, hash));
-    touched.push(draft.org_id);
-    Ok(())
-}
-
-fn load_action_tx(tx: &Transaction<'_>, org_id: i64, id: i64) -> Result<ActionRecord> {
-    tx.prepare_cached(&format!("{ACTION_COLS} WHERE org_id = ?1 AND id = ?2"))?
-        .query_row(params![org_id, id], action_from_row)
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("action {id} not found")))
-}
-
-fn save_action_state(tx: &Transaction<'_>, a: &ActionRecord) -> Result<()> {
-    let approval = a.approval.as_ref().map(serde_json::to_string).transpose()?;
-    tx.prepare_cached(
-        "UPDATE actions SET status = ?1, body = ?2, approval = ?3, outcome = ?4, outcome_detail = ?5, \
-         updated_at = ?6 WHERE org_id = ?7 AND id = ?8",
-    )?
-    .execute(params![
-        a.body.status,
-        serde_json::to_string(&a.body)?,
-        approval,
-        a.outcome,
-        a.outcome_detail
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?,
-        a.updated_at,
-        a.org_id,
-        a.id
-    ])?;
-    Ok(())
-}
-
-fn apply(
-    tx: &Transaction<'_>,
-    heads: &mut Heads,
-    op: &WriteOp,
-    touched: &mut Vec<i64>,
-) -> Result<WriteReply> {
-    match op {
-        WriteOp::EnsureOrg { name, now } => {
-            tx.prepare_cached("INSERT OR IGNORE INTO orgs (name, created_at) VALUES (?1, ?2)")?
-                .execute(params![name, now])?;
-            let id = tx.query_row("SELECT id FROM orgs WHERE name = ?1", params![name], |r| {
-                r.get(0)
-            })?;
-            Ok(WriteReply::Org(id))
-        }
-        WriteOp::CreateKey { key, audit } => {
-            tx.prepare_cached(
-                "INSERT INTO api_keys (key_id, org_id, role, agent_id, key_hash, name, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                key.key_id,
-                key.org_id,
-                key.role.as_str(),
-                key.agent_id,
-                key.key_hash.as_slice(),
-                key.name,
-                key.created_at
-            ])?;
-            append_audit(tx, heads, audit, touched)?;
-            Ok(WriteReply::Done)
-        }
-        WriteOp::Submit { action, audit } => {
-            let a = action.as_ref();
-            let approval = a.approval.as_ref().map(serde_json::to_string).transpose()?;
-            let expires = a.approval.as_ref().and_then(|x| x.expires_at.clone());
-            tx.prepare_cached(
-                "INSERT INTO actions (id, org_id, agent_id, agent_name, action_type, resource, resource_id, \
-                 status, request, body, submitted_key, idempotency_key, request_hash, approval, expires_at, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
-            )?
-            .execute(params![
-                a.id,
-                a.org_id,
-                a.agent_id,
-                a.agent_name,
-                a.action_type,
-                a.resource,
-                a.resource_id,
-                a.body.status,
-                serde_json::to_string(&a.request)?,
-                serde_json::to_string(&a.body)?,
-                a.submitted_key,
-                a.idempotency_key,
-                a.request_hash,
-                approval,
-                expires,
-                a.created_at
-            ])
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    Error::Conflict("idempotency key already used".into())
-                }
-                other => Error::from(other),
-            })?;
-            append_audit(tx, heads, audit, touched)?;
-            Ok(WriteReply::Done)
-        }
-        WriteOp::Vote {
-            org_id,
-            action_id,
-            vote,
-        } => {
-            let mut a = load_action_tx(tx, *org_id, *action_id)?;
-            let decided = approvals::apply_vote(&mut a, vote.clone())?;
-            save_action_state(tx, &a)?;
-            let kind = if vote.approve {
-                "action.approval_vote"
-            } else {
-                "action.denied_by_reviewer"
-            };
-            append_audit(
-                tx,
-                heads,
-                &AuditDraft {
-                    org_id: *org_id,
-                    kind: kind.into(),
-                    actor: vote.approver.clone(),
-                    subject: format!("action:{action_id}"),
-                    payload: serde_json::json!({
-                        "action_id": action_id,
-                        "approve": vote.approve,
-                        "comment": vote.comment,
-                        "approver_key": vote.key_id,
-                        "status": a.body.status,
-                        "decided": decided,
-                    }),
-                    ts: vote.at.clone(),
-                },
-                touched,
-            )?;
-            Ok(WriteReply::Action(Box::new(ActionChange {
-                action: a,
-                decided,
-            })))
-        }
-        WriteOp::Expire {
-            org_id,
-            action_id,
-            now,
-        } => {
-            let mut a = load_action_tx(tx, *org_id, *action_id)?;
-            if !approvals::expire(&mut a, now) {
-                return Ok(WriteReply::Unchanged);
-            }
-            save_action_state(tx, &a)?;
-            append_audit(
-                tx,
-                heads,
-                &AuditDraft {
-                    org_id: *org_id,
-                    kind: "action.expired".into(),
-                    actor: "system".into(),
-                    subject: format!("action:{action_id}"),
-                    payload: serde_json::json!({"action_id": action_id, "status": "denied", "reason": "expired"}),
-                    ts: now.clone(),
-                },
-                touched,
-            )?;
-            Ok(WriteReply::Action(Box::new(ActionChange {
-                action: a,
-                decided: true,
-            })))
-        }
-        WriteOp::Outcome {
-            org_id,
-            action_id,
-            outcome,
-            detail,
-            actor,
-            now,
-        } => {
-            let mut a = load_action_tx(tx, *org_id, *action_id)?;
-            if let Some(prev) = &a.outcome {
-                return Err(Error::Conflict(format!(
-                    "action {action_id} was already reported as {prev}"
-                )));
-            }
-            if !a.body.execution_allowed {
-                return Err(Error::Conflict(format!(
-                    "action {action_id} was not allowed to run (status {})",
-                    a.body.status
-                )));
-            }
-            a.outcome = Some(outcome.clone());
-            a.outcome_detail = Some(detail.clone());
-            a.updated_at = now.clone();
-            save_action_state(tx, &a)?;
-            append_audit(
-                tx,
-                heads,
-                &AuditDraft {
-                    org_id: *org_id,
-                    kind: format!("action.{outcome}"),
-                    actor: actor.clone(),
-                    subject: format!("action:{action_id}"),
-                    payload: serde_json::json!({"action_id": action_id, "report": detail}),
-                    ts: now.clone(),
-                },
-                touched,
-            )?;
-            Ok(WriteReply::Action(Box::new(ActionChange {
-                action: a,
-                decided: false,
-            })))
-        }
-        WriteOp::KillSwitch { record, audit } => {
-            tx.prepare_cached(
-                "INSERT INTO kill_switches (org_id, agent_id, active, reason, activated_at, activated_by) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(org_id, agent_id) DO UPDATE SET \
-                 active = excluded.active, reason = excluded.reason, activated_at = excluded.activated_at, \
-                 activated_by = excluded.activated_by",
-            )?
-            .execute(params![
-                record.org_id,
-                record.agent_id.clone().unwrap_or_default(),
-                i64::from(record.active),
-                record.reason,
-                record.activated_at,
-                record.activated_by
-            ])?;
-            append_audit(tx, heads, audit, touched)?;
-            Ok(WriteReply::Done)
-        }
-        WriteOp::RegisterAgent { agent, audit } => {
-            tx.prepare_cached(
-                "INSERT INTO agents (org_id, agent_id, display_name, agent_type, environment, metadata, registered_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(org_id, agent_id) DO UPDATE SET \
-                 display_name = excluded.display_name, agent_type = excluded.agent_type, \
-                 environment = excluded.environment, metadata = excluded.metadata",
-            )?
-            .execute(params![
-                agent.org_id,
-                agent.agent_id,
-                agent.display_name,
-                agent.agent_type,
-                agent.environment,
-                serde_json::to_string(&agent.metadata)?,
-                agent.registered_at
-            ])?;
-            append_audit(tx, heads, audit, touched)?;
-            Ok(WriteReply::Done)
-        }
-        WriteOp::Audit(draft) => {
-            append_audit(tx, heads, draft, touched)?;
-            Ok(WriteReply::Done)
-        }
-        WriteOp::CreateWebhook { webhook: w } => {
-            tx.prepare_cached(
-                "INSERT INTO webhooks (org_id, url, events, secret, agent_id, active, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                w.org_id,
-                w.url,
-                serde_json::to_string(&w.events)?,
-                w.secret,
-                w.agent_id,
-                i64::from(w.active),
-                w.created_at
-            ])?;
-            Ok(WriteReply::Webhook(tx.last_insert_rowid()))
-        }
-        WriteOp::UpdateWebhook { webhook: w } => {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE webhooks SET url = ?1, events = ?2, secret = ?3, active = ?4 \
-                     WHERE org_id = ?5 AND id = ?6",
-                )?
-                .execute(params![
-                    w.url,
-                    serde_json::to_string(&w.events)?,
-                    w.secret,
-                    i64::from(w.active),
-                    w.org_id,
-                    w.id
-                ])?;
-            if n == 0 {
-                return Err(Error::NotFound(format!("webhook {} not found", w.id)));
-            }
-            Ok(WriteReply::Webhook(w.id))
-        }
-        WriteOp::DeleteWebhook { org_id, id } => {
-            let n = tx
-                .prepare_cached("DELETE FROM webhooks WHERE org_id = ?1 AND id = ?2")?
-                .execute(params![org_id, id])?;
-            if n == 0 {
-                return Err(Error::NotFound(format!("webhook {id} not found")));
-            }
-            Ok(WriteReply::Done)
-        }
-        WriteOp::UpsertMcpServer { server: m, audit } => {
-            tx.prepare_cached(
-                "INSERT INTO mcp_servers (org_id, server_name, display_name, description, transport_type, \
-                 server_url, connection_config, governance_enabled, active, auto_approve_tools, blocked_tools, \
-                 tool_risk_overrides, deactivation_reason, deactivated_at, deactivated_by, registered_by, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-                 ?15, ?16, ?17, ?18) ON CONFLICT(org_id, server_name) DO UPDATE SET \
-                 display_name = excluded.display_name, description = excluded.description, \
-                 transport_type = excluded.transport_type, server_url = excluded.server_url, \
-                 connection_config = excluded.connection_config, \
-                 governance_enabled = excluded.governance_enabled, active = excluded.active, \
-                 auto_approve_tools = excluded.auto_approve_tools, blocked_tools = excluded.blocked_tools, \
-                 tool_risk_overrides = excluded.tool_risk_overrides, \
-                 deactivation_reason = excluded.deactivation_reason, \
-                 deactivated_at = excluded.deactivated_at, deactivated_by = excluded.deactivated_by, \
-                 updated_at = excluded.updated_at",
-            )?
-            .execute(params![
-                m.org_id,
-                m.server_name,
-                m.display_name,
-                m.description,
-                m.transport_type,
-                m.server_url,
-                serde_json::to_string(&m.connection_config)?,
-                i64::from(m.governance_enabled),
-                i64::from(m.active),
-                serde_json::to_string(&m.auto_approve_tools)?,
-                serde_json::to_string(&m.blocked_tools)?,
-                serde_json::to_string(&m.tool_risk_overrides)?,
-                m.deactivation_reason,
-                m.deactivated_at,
-                m.deactivated_by,
-                m.registered_by,
-                m.created_at,
-                m.updated_at
-            ])?;
-            let stored = tx
-                .prepare_cached(&format!(
-                    "{MCP_COLS} WHERE org_id = ?1 AND server_name = ?2"
-                ))?
-                .query_row(params![m.org_id, m.server_name], mcp_from_row)?;
-            append_audit(tx, heads, audit, touched)?;
-            Ok(WriteReply::McpServer(Box::new(stored)))
-        }
-        WriteOp::DeleteMcpServer {
-            org_id,
-            server_name,
-            audit,
-        } => {
-            let n = tx
-                .prepare_cached("DELETE FROM mcp_servers WHERE org_id = ?1 AND server_name = ?2")?
-                .execute(params![org_id, server_name])?;
-            if n == 0 {
-                return Err(Error::NotFound(format!(
-                    "MCP server {server_name:?} not found"
-                )));
-            }
-            append_audit(tx, heads, audit, touched)?;
-            Ok(WriteReply::Done)
-        }
-        WriteOp::LogDelivery(d) => {
-            tx.prepare_cached(
-                "INSERT INTO webhook_deliveries (webhook_id, org_id, event, attempt, status_code, error, latency_ms, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                d.webhook_id,
-                d.org_id,
-                d.event,
-                d.attempt,
-                d.status_code,
-                d.error,
-                d.latency_ms,
-                d.at
-            ])?;
-            Ok(WriteReply::Done)
-        }
-    }
 }
