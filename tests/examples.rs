@@ -207,3 +207,19 @@ fn testing_your_agent_scenarios_pass() {
     assert_ok("testing_your_agent", &r);
     assert_contains("testing_your_agent", &r, &["all scenarios passed"]);
 }
+
+#[test]
+fn embedded_agent_governs_in_process() {
+    let r = run("embedded_agent");
+    assert_ok("embedded_agent", &r);
+    assert_contains(
+        "embedded_agent",
+        &r,
+        &[
+            "purge_customers(150) refused: action denied",
+            "alice approves it",
+            "the waiting call: Err(Governance(KillSwitch",
+            "chain intact",
+        ],
+    );
+}

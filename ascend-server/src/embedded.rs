@@ -170,6 +170,24 @@ impl Reviewer {
             .0)
     }
 
+    /// One action of the organisation.
+    pub async fn action(&self, action_id: i64) -> Result<ActionRecord> {
+        self.governance.action(&self.principal, action_id).await
+    }
+
+    /// The organisation's most recent actions (at most `limit`), newest first.
+    pub async fn recent(&self, limit: u32) -> Result<Vec<ActionRecord>> {
+        let filter = ActionFilter {
+            limit: limit.clamp(1, 1000),
+            ..ActionFilter::default()
+        };
+        Ok(self
+            .governance
+            .list_actions(&self.principal, filter)
+            .await?
+            .0)
+    }
+
     /// Approve a pending action (one stage).
     pub async fn approve(&self, action_id: i64, comment: Option<&str>) -> Result<ActionRecord> {
         let input = VoteInput {
@@ -190,6 +208,11 @@ impl Reviewer {
         self.governance
             .vote(&self.principal, action_id, input)
             .await
+    }
+
+    /// Re-walk the organisation's audit chain against its head.
+    pub async fn verify_audit(&self) -> Result<crate::audit::VerifyReport> {
+        self.governance.verify_audit(&self.principal).await
     }
 
     /// Halt one agent (or, with None, the whole organisation) at once (admin).

@@ -60,7 +60,8 @@ impl Governance {
     /// Approve or deny a pending action. Returns the action after the vote.
     pub async fn vote(&self, p: &Principal, id: i64, input: VoteInput) -> Result<ActionRecord> {
         access::authorize(p, Operation::Vote)?;
-        if !input.approve && input.comment.is_none() {
+        let comment = input.comment.filter(|c| !c.trim().is_empty());
+        if !input.approve && comment.is_none() {
             return Err(Error::field("reason", "a reason is required to deny"));
         }
         let a = self.load(p, Operation::Vote, id).await?;
@@ -75,7 +76,7 @@ impl Governance {
             key_id: p.key_id.clone(),
             approver: p.name.clone(),
             approve: input.approve,
-            comment: input.comment,
+            comment,
             at: now(),
         };
         let org = p.org_id;
