@@ -246,3 +246,65 @@ fn sync_governed_fn_works_from_a_plain_thread_and_inside_a_runtime() {
     });
     assert_eq!(inside.expect("allowed"), 4);
 }
+
+/// Delegates to the embedded backend and records the thread each submit ran on.
+struct ThreadProbe {
+    inner: Embedded,
+    threads: std::sync::Mutex<Vec<std::thread::ThreadId>>,
+}
+
+impl ascend_runtime::backend::Backend for ThreadProbe {
+    fn submit<'a>(
+        &'a self,
+        action: &'a ascend_runtime::AgentAction,
+        key: &'a str,
+    ) -> ascend_runtime::backend::BoxFuture<
+        'a,
+        ascend_runtime::Result<ascend_runtime::AuthorizationDecision>,
+    > {
+        if let Ok(mut t) = self.threads.lock() {
+            t.push(std::thread::current().id());
+        }
+        self.inner.submit(action, key)
+    }
+    fn status<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> ascend_runtime::backend::BoxFuture<
+        'a,
+        ascend_runtime::Result<ascend_runtime::AuthorizationDecision>,
+    > {
+        self.inner.status(id)
+    }
+    fn report_outcome(&self, id: &str, outcome: &ascend_runtime::Outcome) {
+        self.inner.report_outcome(id, outcome);
+    }
+    fn answers_inline(&self) -> bool {
+        self.inner.answers_inline()
+    }
+}
+
+#[test]
+fn sync_governed_fn_over_the_embedded_backend_submits_on_the_calling_thread() {
+    let f = fixture("inline-agent");
+    let probe = Arc::new(ThreadProbe {
+        inner: f.embedded.clone(),
+        threads: std::sync::Mutex::new(Vec::new()),
+    });
+    let client = AscendClient::builder()
+        .ignore_env()
+        .agent_id("inline-agent")
+        .build_with_backend(probe.clone())
+        .expect("client");
+    let _guard = ascend_runtime::global::install_for_thread(client);
+    for _ in 0..3 {
+        assert_eq!(list_categories_sync().expect("allowed"), 4);
+    }
+    let me = std::thread::current().id();
+    let threads = probe.threads.lock().expect("lock").clone();
+    assert_eq!(
+        threads,
+        vec![me, me, me],
+        "every submit ran on the caller's thread"
+    );
+}

@@ -89,6 +89,14 @@ pub trait Backend: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether [`Backend::submit`] completes without an async runtime and without network I/O
+    /// (an in-process engine whose answer arrives from another thread over a channel). When
+    /// true, a sync governed call submits on the calling thread instead of hopping to the
+    /// client's background runtime. Default: false.
+    fn answers_inline(&self) -> bool {
+        false
+    }
+
     /// A short name for logs and `Debug`.
     fn name(&self) -> &'static str {
         "custom"

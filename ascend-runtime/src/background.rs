@@ -88,3 +88,31 @@ where
         }),
     }
 }
+
+/// Wakes the thread that polls [`run_here`]'s future.
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Poll `fut` to completion on the calling thread, parking it between polls. For futures that
+/// need no runtime of their own (an in-process backend whose answer comes from another thread
+/// over a channel): no thread hop, no runtime entered.
+pub(crate) fn run_here<F: Future>(fut: F) -> F::Output {
+    let waker = std::task::Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}

@@ -63,6 +63,22 @@ impl AscendClient {
         if self.is_blocked() {
             return Err(self.inner.kill.error());
         }
+        if self.inner.backend.answers_inline() {
+            // In-process backend: submit on this thread; only a wait for a human hops.
+            let decision = crate::background::run_here(
+                self.evaluate_action(action, EvaluateOptions::no_wait()),
+            )?;
+            if decision.is_pending() && opts.wait_for_approval {
+                let id = decision.action_id.clone();
+                let timeout = opts.approval_timeout;
+                let d =
+                    self.run_blocking(
+                        move |c| async move { c.wait_for_decision(&id, timeout).await },
+                    )?;
+                return crate::client::decision_to_result(d, timeout);
+            }
+            return crate::client::decision_to_result(decision, std::time::Duration::ZERO);
+        }
         self.run_blocking(move |c| async move { c.authorize(action, opts).await })
     }
 

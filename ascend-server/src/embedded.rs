@@ -461,6 +461,12 @@ impl Backend for Embedded {
         })
     }
 
+    fn answers_inline(&self) -> bool {
+        // Submit runs the engines on the calling thread and waits for the store's writer
+        // thread over a channel: no runtime and no network needed.
+        true
+    }
+
     fn name(&self) -> &'static str {
         "embedded"
     }

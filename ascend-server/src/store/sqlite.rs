@@ -264,7 +264,7 @@ impl SqliteStore {
     {
         let readers = self.readers.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
+            let run = move || {
                 // Take the first free reader; wait on one if all are busy.
                 for r in readers.iter() {
                     if let Ok(conn) = r.try_lock() {
@@ -276,9 +276,14 @@ impl SqliteStore {
                     .lock()
                     .map_err(|_| Error::Internal("reader poisoned".into()))?;
                 f(&conn)
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("read task: {e}")))?
+            };
+            // Outside a runtime (a sync caller of the embedded backend) the read runs here.
+            if tokio::runtime::Handle::try_current().is_err() {
+                return run();
+            }
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| Error::Internal(format!("read task: {e}")))?
         })
     }
 }
