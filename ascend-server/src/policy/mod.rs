@@ -51,6 +51,7 @@
 //! a complete new set and swaps it in atomically ([`arc_swap`]): a request sees the old set or
 //! the new one, never a mix.
 
+pub mod cache;
 pub mod index;
 pub mod load;
 pub mod schema;
@@ -69,6 +70,7 @@ use cedar_policy::{
 use serde::Serialize;
 
 use crate::risk::RiskAssessment;
+use cache::{CacheStats, Counters, DecisionCache};
 use index::{Bucket, Index};
 use load::PolicyMeta;
 
@@ -226,6 +228,7 @@ struct LoadedSet {
     by_id: HashMap<PolicyId, usize>,
     index: Index,
     naive: Bucket,
+    cache: DecisionCache,
 }
 
 impl LoadedSet {
@@ -245,6 +248,7 @@ impl LoadedSet {
             by_id,
             index,
             naive,
+            cache: DecisionCache::default(),
         })
     }
 }
@@ -252,8 +256,12 @@ impl LoadedSet {
 /// How a request selects its policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evaluation {
-    /// Only the policies whose scope can match (the default).
+    /// Only the policies whose scope can match, answered from the decision cache when the same
+    /// request was decided before (the default).
     Indexed,
+    /// Only the policies whose scope can match, always evaluated by Cedar (for differential
+    /// tests and benchmarks).
+    IndexedUncached,
     /// The whole set (for differential tests and benchmarks).
     Naive,
 }
@@ -266,6 +274,7 @@ pub struct PolicyEngine {
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
     resource_type: EntityTypeName,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -290,6 +299,7 @@ impl PolicyEngine {
             agent_type: type_name(schema::PRINCIPAL_TYPE)?,
             action_type: type_name(schema::ACTION_TYPE)?,
             resource_type: type_name(schema::RESOURCE_TYPE)?,
+            counters: Counters::default(),
         })
     }
 
@@ -324,6 +334,11 @@ impl PolicyEngine {
     /// Number of policies (enforced and log-only) in the current set.
     pub fn policy_count(&self) -> usize {
         self.current.load().meta.len()
+    }
+
+    /// Decision cache hits and misses since the engine was built.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.counters.stats()
     }
 
     /// Ids of the current policies, in load order.
@@ -363,9 +378,58 @@ impl PolicyEngine {
         let act = uid(&self.action_type, &action.action_type);
         let resource = uid(&self.resource_type, &action.resource);
         let bucket = match how {
-            Evaluation::Indexed => set.index.lookup(&act, &resource),
+            Evaluation::Indexed | Evaluation::IndexedUncached => set.index.lookup(&act, &resource),
             Evaluation::Naive => &set.naive,
         };
+        if how != Evaluation::Indexed {
+            return self.evaluate_bucket(
+                &set,
+                bucket,
+                principal,
+                act,
+                resource,
+                action,
+                environment,
+                risk,
+            );
+        }
+        let mut key = Vec::with_capacity(256);
+        for part in [&action.agent_id, &action.action_type, &action.resource] {
+            schema::encode_str(part, &mut key);
+        }
+        schema::encode_context(action, environment, risk, bucket.context_mask, &mut key);
+        if let Some(hit) = set.cache.get(&key) {
+            self.counters.hit();
+            return (*hit).clone();
+        }
+        self.counters.miss();
+        let d = self.evaluate_bucket(
+            &set,
+            bucket,
+            principal,
+            act,
+            resource,
+            action,
+            environment,
+            risk,
+        );
+        set.cache.put(key.into_boxed_slice(), Arc::new(d.clone()));
+        d
+    }
+
+    /// Evaluate one request against one bucket with Cedar.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_bucket(
+        &self,
+        set: &LoadedSet,
+        bucket: &Bucket,
+        principal: EntityUid,
+        act: EntityUid,
+        resource: EntityUid,
+        action: &AgentAction,
+        environment: &str,
+        risk: &RiskAssessment,
+    ) -> PolicyDecision {
         let context = match schema::build_context(action, environment, risk, bucket.context_mask) {
             Ok(c) => c,
             Err(e) => return internal_deny(format!("cannot build the policy context: {e}")),
@@ -374,7 +438,7 @@ impl PolicyEngine {
             Ok(r) => r,
             Err(e) => return internal_deny(format!("cannot build the policy request: {e}")),
         };
-        self.decide(&set, bucket, &request, action)
+        self.decide(set, bucket, &request, action)
     }
 
     fn run(&self, request: &Request, set: &cedar_policy::PolicySet) -> Option<Response> {

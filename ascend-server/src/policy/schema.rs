@@ -209,18 +209,6 @@ pub fn schema_json<'a>(actions: impl IntoIterator<Item = &'a str>) -> Value {
     })
 }
 
-fn long(v: i64) -> RestrictedExpression {
-    RestrictedExpression::new_long(v)
-}
-
-fn string(s: &str) -> RestrictedExpression {
-    RestrictedExpression::new_string(s.to_owned())
-}
-
-fn boolean(b: bool) -> RestrictedExpression {
-    RestrictedExpression::new_bool(b)
-}
-
 /// Bit mask of every context attribute.
 pub const ALL_ATTRIBUTES: u64 = (1u64 << CONTEXT_ATTRIBUTES.len()) - 1;
 
@@ -232,6 +220,59 @@ pub fn attribute_bit(name: &str) -> Option<u64> {
         .map(|i| 1u64 << i)
 }
 
+/// One context value, typed (what both the Cedar context and the decision cache key are made
+/// of).
+#[derive(Debug, Clone, PartialEq)]
+enum Val<'a> {
+    Long(i64),
+    Str(&'a str),
+    Bool(bool),
+    Set(Vec<&'a str>),
+}
+
+impl Val<'_> {
+    fn expr(&self) -> RestrictedExpression {
+        match self {
+            Val::Long(v) => RestrictedExpression::new_long(*v),
+            Val::Str(s) => RestrictedExpression::new_string((*s).to_owned()),
+            Val::Bool(b) => RestrictedExpression::new_bool(*b),
+            Val::Set(items) => RestrictedExpression::new_set(
+                items
+                    .iter()
+                    .map(|s| RestrictedExpression::new_string((*s).to_owned())),
+            ),
+        }
+    }
+
+    /// An unambiguous encoding: a tag, then the value (strings length-prefixed).
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Val::Long(v) => {
+                out.push(b'L');
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Val::Str(s) => {
+                out.push(b'S');
+                encode_str(s, out);
+            }
+            Val::Bool(b) => out.extend_from_slice(if *b { b"T" } else { b"F" }),
+            Val::Set(items) => {
+                out.push(b'E');
+                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                for s in items {
+                    encode_str(s, out);
+                }
+            }
+        }
+    }
+}
+
+/// A string, length-prefixed (for decision cache keys).
+pub fn encode_str(s: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
 /// Typed inputs of the context, computed once per request.
 struct Inputs<'a> {
     action: &'a ascend_runtime::AgentAction,
@@ -241,58 +282,94 @@ struct Inputs<'a> {
     cvss10: i64,
 }
 
-impl Inputs<'_> {
-    fn value(&self, name: &str) -> Option<RestrictedExpression> {
+impl<'a> Inputs<'a> {
+    fn new(
+        action: &'a ascend_runtime::AgentAction,
+        environment: &str,
+        risk: &'a RiskAssessment,
+    ) -> Self {
+        let env = environment.trim();
+        let environment = if env.is_empty() {
+            risk.features.environment.clone()
+        } else {
+            env.to_ascii_lowercase()
+        };
+        let score = if risk.score.is_finite() {
+            risk.score.clamp(0.0, 100.0).floor() as i64
+        } else {
+            100
+        };
+        let cvss10 = if risk.cvss_score.is_finite() {
+            (risk.cvss_score.clamp(0.0, 10.0) * 10.0).round() as i64
+        } else {
+            0
+        };
+        Inputs {
+            action,
+            risk,
+            environment,
+            score,
+            cvss10,
+        }
+    }
+
+    fn value(&self, name: &str) -> Option<Val<'_>> {
+        use Val::{Bool, Long, Set, Str};
         let f = &self.risk.features;
         let mcp = f.mcp.as_ref();
         let v = match name {
-            "risk_score" => long(self.score),
-            "risk_level" => string(self.risk.level.as_str()),
-            "cvss_score" => long(self.cvss10),
-            "cvss_severity" => string(&self.risk.cvss_severity),
-            "nist_risk" => string(self.risk.nist_risk.as_str()),
-            "nist_likelihood" => string(self.risk.nist_likelihood.as_str()),
-            "nist_impact" => string(self.risk.nist_impact.as_str()),
-            "techniques" => RestrictedExpression::new_set(
-                self.risk.mitre_techniques.iter().map(|t| string(t.id)),
-            ),
-            "environment" => string(&self.environment),
-            "production" => boolean(self.environment.starts_with("prod")),
-            "action_type" => string(&self.action.action_type),
-            "action_verb" => string(f.verb.as_str()),
-            "action_family" => string(f.verb.family()),
-            "action_domain" => string(&f.domain),
-            "resource_id" => string(self.action.resource_id.as_deref().unwrap_or("")),
-            "record_count" => long(f.record_count.unwrap_or(0)),
-            "bulk" => boolean(f.bulk),
-            "amount" => long(f.amount.unwrap_or(0)),
-            "amount_threshold_exceeded" => boolean(f.amount_threshold_exceeded),
-            "external_transfer" => boolean(f.external_transfer),
-            "pii_involved" => boolean(f.pii),
-            "financial_data" => boolean(f.financial),
-            "data_classification" => string(f.data_class.as_str()),
-            "mcp" => boolean(mcp.is_some()),
-            "mcp_server" => string(mcp.map_or("", |m| m.server.as_str())),
-            "mcp_tool" => string(mcp.map_or("", |m| m.tool.as_str())),
-            "mcp_read_only" => boolean(mcp.is_some_and(|m| m.read_only_hint == Some(true))),
-            "mcp_destructive" => boolean(mcp.is_some_and(|m| m.destructive_hint == Some(true))),
-            "path" => string(f.path.as_deref().unwrap_or("")),
-            "path_sensitive" => boolean(f.path_class != crate::risk::PathClass::None),
-            "path_class" => string(f.path_class.as_str()),
-            "recursive" => boolean(f.recursive),
-            "destructive" => boolean(
+            "risk_score" => Long(self.score),
+            "risk_level" => Str(self.risk.level.as_str()),
+            "cvss_score" => Long(self.cvss10),
+            "cvss_severity" => Str(&self.risk.cvss_severity),
+            "nist_risk" => Str(self.risk.nist_risk.as_str()),
+            "nist_likelihood" => Str(self.risk.nist_likelihood.as_str()),
+            "nist_impact" => Str(self.risk.nist_impact.as_str()),
+            "techniques" => Set(self.risk.mitre_techniques.iter().map(|t| t.id).collect()),
+            "environment" => Str(&self.environment),
+            "production" => Bool(self.environment.starts_with("prod")),
+            "action_type" => Str(&self.action.action_type),
+            "action_verb" => Str(f.verb.as_str()),
+            "action_family" => Str(f.verb.family()),
+            "action_domain" => Str(&f.domain),
+            "resource_id" => Str(self.action.resource_id.as_deref().unwrap_or("")),
+            "record_count" => Long(f.record_count.unwrap_or(0)),
+            "bulk" => Bool(f.bulk),
+            "amount" => Long(f.amount.unwrap_or(0)),
+            "amount_threshold_exceeded" => Bool(f.amount_threshold_exceeded),
+            "external_transfer" => Bool(f.external_transfer),
+            "pii_involved" => Bool(f.pii),
+            "financial_data" => Bool(f.financial),
+            "data_classification" => Str(f.data_class.as_str()),
+            "mcp" => Bool(mcp.is_some()),
+            "mcp_server" => Str(mcp.map_or("", |m| m.server.as_str())),
+            "mcp_tool" => Str(mcp.map_or("", |m| m.tool.as_str())),
+            "mcp_read_only" => Bool(mcp.is_some_and(|m| m.read_only_hint == Some(true))),
+            "mcp_destructive" => Bool(mcp.is_some_and(|m| m.destructive_hint == Some(true))),
+            "path" => Str(f.path.as_deref().unwrap_or("")),
+            "path_sensitive" => Bool(f.path_class != crate::risk::PathClass::None),
+            "path_class" => Str(f.path_class.as_str()),
+            "recursive" => Bool(f.recursive),
+            "destructive" => Bool(
                 f.verb == crate::risk::Verb::Delete
                     || f.destructive_command
                     || mcp.is_some_and(|m| m.destructive_hint == Some(true)),
             ),
-            "agent_registered" => boolean(f.agent.registered),
-            "agent_autonomous" => boolean(f.agent.autonomous),
-            "compliance_flags" => {
-                RestrictedExpression::new_set(f.compliance_flags.iter().map(|s| string(s)))
-            }
+            "agent_registered" => Bool(f.agent.registered),
+            "agent_autonomous" => Bool(f.agent.autonomous),
+            "compliance_flags" => Set(f.compliance_flags.iter().map(String::as_str).collect()),
             _ => return None,
         };
         Some(v)
+    }
+
+    /// The masked attributes, in table order.
+    fn masked(&self, mask: u64) -> impl Iterator<Item = (&'static str, Val<'_>)> {
+        CONTEXT_ATTRIBUTES
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1u64 << i) != 0)
+            .filter_map(|(_, (name, _, _))| self.value(name).map(|v| (*name, v)))
     }
 }
 
@@ -306,35 +383,28 @@ pub fn build_context(
     risk: &RiskAssessment,
     mask: u64,
 ) -> Result<Context, String> {
-    let env = environment.trim();
-    let environment = if env.is_empty() {
-        risk.features.environment.clone()
-    } else {
-        env.to_ascii_lowercase()
-    };
-    let score = if risk.score.is_finite() {
-        risk.score.clamp(0.0, 100.0).floor() as i64
-    } else {
-        100
-    };
-    let cvss10 = if risk.cvss_score.is_finite() {
-        (risk.cvss_score.clamp(0.0, 10.0) * 10.0).round() as i64
-    } else {
-        0
-    };
-    let inputs = Inputs {
-        action,
-        risk,
-        environment,
-        score,
-        cvss10,
-    };
-    let pairs = CONTEXT_ATTRIBUTES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask & (1u64 << i) != 0)
-        .filter_map(|(_, (name, _, _))| inputs.value(name).map(|v| ((*name).to_owned(), v)));
+    let inputs = Inputs::new(action, environment, risk);
+    let pairs = inputs
+        .masked(mask)
+        .map(|(name, v)| (name.to_owned(), v.expr()));
     Context::from_pairs(pairs).map_err(|e| e.to_string())
+}
+
+/// Append to `out` the encoding of exactly the masked context values [`build_context`] would
+/// build (name and value of each, in table order): two requests with equal encodings get equal
+/// contexts. The decision cache keys on it.
+pub fn encode_context(
+    action: &ascend_runtime::AgentAction,
+    environment: &str,
+    risk: &RiskAssessment,
+    mask: u64,
+    out: &mut Vec<u8>,
+) {
+    let inputs = Inputs::new(action, environment, risk);
+    for (name, v) in inputs.masked(mask) {
+        encode_str(name, out);
+        v.encode(out);
+    }
 }
 
 #[cfg(test)]
