@@ -7,13 +7,13 @@ use ascend_runtime::Decision;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::model::{ActionRecord, ApprovalState, Vote, reached};
+use crate::model::{ActionRecord, ApprovalState, Timestamp, Vote};
 
 /// A fresh approval state.
 pub fn new_state(
     stages: u32,
     required_approvers: Vec<String>,
-    expires_at: Option<String>,
+    expires_at: Option<Timestamp>,
 ) -> ApprovalState {
     ApprovalState {
         stages_required: stages.max(1),
@@ -25,11 +25,8 @@ pub fn new_state(
 }
 
 /// Whether the approval's expiry has been reached at `now` (compared as times).
-pub fn is_expired(state: &ApprovalState, now: &str) -> bool {
-    state
-        .expires_at
-        .as_deref()
-        .is_some_and(|exp| reached(exp, now))
+pub fn is_expired(state: &ApprovalState, now: Timestamp) -> bool {
+    state.expires_at.is_some_and(|exp| exp <= now)
 }
 
 /// Apply a reviewer's vote. Returns whether the action is now finally decided.
@@ -51,7 +48,7 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
     let state = action
         .approval
         .get_or_insert_with(|| new_state(1, Vec::new(), None));
-    if is_expired(state, &vote.at) {
+    if is_expired(state, vote.at) {
         return Err(Error::Conflict(format!(
             "the approval of action {} expired",
             action.id
@@ -63,7 +60,7 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
             action.id
         )));
     }
-    let at = vote.at.clone();
+    let at = vote.at;
     let approver = vote.approver.clone();
     let comment = vote.comment.clone();
     let approve = vote.approve;
@@ -71,14 +68,14 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
     let approvals = state.votes.iter().filter(|v| v.approve).count() as u32;
     let stages = state.stages_required;
     let b = &mut action.body;
-    action.updated_at = at.clone();
+    action.updated_at = at;
     if !approve {
-        state.decided_at = Some(at.clone());
+        state.decided_at = Some(at);
         b.decision = Decision::Denied;
         b.status = Decision::Denied.as_status_str().to_owned();
         b.execution_allowed = false;
         b.approved_by = Some(approver.clone());
-        b.approved_at = Some(at);
+        b.approved_at = Some(at.to_rfc3339());
         b.reason = match &comment {
             Some(c) => format!("denied by {approver}: {c}"),
             None => format!("denied by {approver}"),
@@ -91,7 +88,7 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
     b.metadata
         .insert("approvals_required".into(), Value::from(stages));
     if approvals >= stages {
-        state.decided_at = Some(at.clone());
+        state.decided_at = Some(at);
         let names: Vec<&str> = state
             .votes
             .iter()
@@ -104,7 +101,7 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
         b.execution_allowed = true;
         b.reason = format!("approved by {names}");
         b.approved_by = Some(names);
-        b.approved_at = Some(at);
+        b.approved_at = Some(at.to_rfc3339());
         b.comments = comment;
         Ok(true)
     } else {
@@ -114,7 +111,7 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
 }
 
 /// Deny a pending action whose approval expired. Returns whether anything changed.
-pub fn expire(action: &mut ActionRecord, now: &str) -> bool {
+pub fn expire(action: &mut ActionRecord, now: Timestamp) -> bool {
     if action.body.decision != Decision::Pending {
         return false;
     }
@@ -124,13 +121,13 @@ pub fn expire(action: &mut ActionRecord, now: &str) -> bool {
     if !is_expired(state, now) {
         return false;
     }
-    state.decided_at = Some(now.to_owned());
+    state.decided_at = Some(now);
     let b = &mut action.body;
     b.decision = Decision::Denied;
     b.status = Decision::Denied.as_status_str().to_owned();
     b.execution_allowed = false;
     b.reason = "expired".to_owned();
     b.comments = Some("approval expired before anyone decided".to_owned());
-    action.updated_at = now.to_owned();
+    action.updated_at = now;
     true
 }

@@ -1,5 +1,5 @@
 //! API keys: generation, hashing and authentication (who the caller is; what the caller may
-//! do is decided in [`crate::governance::access`]).
+//! do is decided in `governance::access`).
 //!
 //! A key reads `ascend_<key id>_<secret>`. Only the SHA-256 of the whole key is stored; a
 //! presented key is found by its id and its hash compared in constant time (`subtle`). Keys are
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::model::{ApiKeyRecord, Principal, Role};
+use crate::model::{ApiKeyRecord, Principal, Role, Timestamp};
 
 /// SHA-256 of a key.
 pub fn hash_key(key: &str) -> [u8; 32] {
@@ -33,7 +33,7 @@ pub fn generate_key(
     role: Role,
     agent_id: Option<String>,
     name: Option<String>,
-    now: String,
+    now: Timestamp,
 ) -> Result<(String, ApiKeyRecord)> {
     let key_id = random_hex(6)?;
     let secret = random_hex(20)?;
@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn generated_keys_authenticate_and_others_do_not() {
         let ring = KeyRing::default();
-        let (key, rec) = generate_key(1, Role::Agent, None, None, "now".into()).unwrap();
+        let (key, rec) = generate_key(1, Role::Agent, None, None, Timestamp::now()).unwrap();
         ring.insert(rec);
         assert_eq!(ring.authenticate(&key).unwrap().role, Role::Agent);
         let mut bad = key.clone();

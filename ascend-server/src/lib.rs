@@ -237,7 +237,7 @@ pub async fn open_governance_with(
     };
     state
         .store
-        .append_audit(event.draft(org_id, "system", &now()))
+        .append_audit(event.draft(org_id, "system", now()))
         .await?;
     Ok((governance, admin_key))
 }

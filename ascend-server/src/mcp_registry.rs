@@ -251,8 +251,8 @@ mod tests {
             deactivated_at: None,
             deactivated_by: None,
             registered_by: "admin".into(),
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: crate::model::Timestamp::now(),
+            updated_at: crate::model::Timestamp::now(),
         }
     }
 

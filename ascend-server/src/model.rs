@@ -90,8 +90,8 @@ pub struct ApiKeyRecord {
     pub key_hash: [u8; 32],
     /// Label shown as the actor in the audit trail.
     pub name: String,
-    /// RFC 3339.
-    pub created_at: String,
+    /// When.
+    pub created_at: Timestamp,
 }
 
 /// One reviewer's vote on a pending action.
@@ -105,8 +105,8 @@ pub struct Vote {
     pub approve: bool,
     /// Comment or reason.
     pub comment: Option<String>,
-    /// RFC 3339.
-    pub at: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// Approval workflow state of a pending (or decided) action.
@@ -118,10 +118,10 @@ pub struct ApprovalState {
     pub required_approvers: Vec<String>,
     /// Votes so far.
     pub votes: Vec<Vote>,
-    /// RFC 3339 expiry; an approval not given by then is denied with reason "expired".
-    pub expires_at: Option<String>,
-    /// When it was decided (RFC 3339).
-    pub decided_at: Option<String>,
+    /// Expiry; an approval not given by then is denied with reason "expired".
+    pub expires_at: Option<Timestamp>,
+    /// When it was decided.
+    pub decided_at: Option<Timestamp>,
 }
 
 /// A new action and its first decision.
@@ -153,8 +153,8 @@ pub struct NewAction {
     pub request_hash: Option<String>,
     /// Approval workflow, when pending.
     pub approval: Option<ApprovalState>,
-    /// RFC 3339.
-    pub created_at: String,
+    /// When.
+    pub created_at: Timestamp,
 }
 
 /// An action as stored.
@@ -186,10 +186,10 @@ pub struct ActionRecord {
     pub outcome: Option<ActionOutcome>,
     /// The reported outcome body.
     pub outcome_detail: Option<Value>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// When.
+    pub updated_at: Timestamp,
 }
 
 /// Filter for listing actions.
@@ -218,8 +218,8 @@ pub struct AuditDraft {
     pub subject: String,
     /// Details.
     pub payload: Value,
-    /// RFC 3339.
-    pub ts: String,
+    /// When.
+    pub ts: Timestamp,
 }
 
 /// A chained audit entry as stored.
@@ -231,7 +231,7 @@ pub struct AuditEntry {
     pub org_id: i64,
     /// Position in the organisation's chain, from 1.
     pub seq: i64,
-    /// RFC 3339.
+    /// When (RFC 3339, exactly the text that was hashed).
     pub ts: String,
     /// Event kind.
     pub kind: String,
@@ -269,8 +269,8 @@ pub struct KillSwitchRecord {
     pub active: bool,
     /// Operator's reason.
     pub reason: Option<String>,
-    /// RFC 3339.
-    pub activated_at: Option<String>,
+    /// When.
+    pub activated_at: Option<Timestamp>,
     /// Who.
     pub activated_by: Option<String>,
 }
@@ -290,8 +290,8 @@ pub struct AgentRecord {
     pub environment: String,
     /// Extra registration data.
     pub metadata: Value,
-    /// RFC 3339.
-    pub registered_at: String,
+    /// When.
+    pub registered_at: Timestamp,
 }
 
 /// A webhook subscription.
@@ -311,8 +311,8 @@ pub struct Webhook {
     pub agent_id: Option<String>,
     /// Enabled.
     pub active: bool,
-    /// RFC 3339.
-    pub created_at: String,
+    /// When.
+    pub created_at: Timestamp,
 }
 
 /// One delivery attempt.
@@ -332,8 +332,8 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
     /// Round trip.
     pub latency_ms: f64,
-    /// RFC 3339.
-    pub at: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// An MCP server in an organisation's MCP registry (wire-protocol §3.3 #27–#30, §6.2–6.3).
@@ -367,16 +367,16 @@ pub struct McpServerRecord {
     pub tool_risk_overrides: std::collections::BTreeMap<String, f64>,
     /// Why it was deactivated.
     pub deactivation_reason: Option<String>,
-    /// When it was deactivated (RFC 3339).
-    pub deactivated_at: Option<String>,
+    /// When it was deactivated.
+    pub deactivated_at: Option<Timestamp>,
     /// Who deactivated it.
     pub deactivated_by: Option<String>,
     /// Who registered it (key name).
     pub registered_by: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// When.
+    pub updated_at: Timestamp,
 }
 
 /// Everything the service keeps in memory, loaded once at start.
@@ -398,26 +398,76 @@ pub struct Snapshot {
     pub mcp_servers: Vec<McpServerRecord>,
 }
 
-/// Current time, RFC 3339 with microseconds, UTC (the one format every stored timestamp uses,
-/// so stored times also sort as text).
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+/// A point in time (UTC, microsecond precision). Stored and sent as RFC 3339 text with
+/// microseconds (`2026-12-01T10:00:00.123456Z`), compared as a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(chrono::DateTime<chrono::Utc>);
 
-/// Parse a stored RFC 3339 timestamp (None when it is not one).
-pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
-
-/// Whether the time `at` has been reached at `now`, compared as times (not as text). An
-/// unparsable `at` has not been reached.
-pub fn reached(at: &str, now: &str) -> bool {
-    match (parse_time(at), parse_time(now)) {
-        (Some(at), Some(now)) => at <= now,
-        _ => false,
+impl Timestamp {
+    /// Now, truncated to microseconds (what storage keeps).
+    pub fn now() -> Self {
+        let t = chrono::Utc::now();
+        let micros = t.timestamp_micros();
+        Self(chrono::DateTime::from_timestamp_micros(micros).unwrap_or(t))
     }
+
+    /// Parse RFC 3339 text (any offset; kept as UTC).
+    pub fn parse(s: &str) -> Option<Self> {
+        chrono::DateTime::parse_from_rfc3339(s.trim())
+            .ok()
+            .map(|t| Self(t.with_timezone(&chrono::Utc)))
+    }
+
+    /// This time plus `d` (saturating at the far future).
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| self.0.checked_add_signed(d))
+            .map_or(Self(chrono::DateTime::<chrono::Utc>::MAX_UTC), Self)
+    }
+
+    /// This time minus `d` (saturating at the distant past).
+    pub fn minus(self, d: std::time::Duration) -> Self {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| self.0.checked_sub_signed(d))
+            .map_or(Self(chrono::DateTime::<chrono::Utc>::MIN_UTC), Self)
+    }
+
+    /// The RFC 3339 text with microseconds.
+    pub fn to_rfc3339(&self) -> String {
+        self.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.timestamp()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {text:?}")))
+    }
+}
+
+/// The current time.
+pub fn now() -> Timestamp {
+    Timestamp::now()
 }
 
 /// How hard commits are pushed to disk.

@@ -188,7 +188,7 @@ impl KillSwitches {
             Some(r) => KillSwitchStatus {
                 blocked: true,
                 reason: r.reason.clone(),
-                activated_at: r.activated_at.clone(),
+                activated_at: r.activated_at.map(|t| t.to_rfc3339()),
                 activated_by: r.activated_by.clone(),
             },
             None => KillSwitchStatus::default(),

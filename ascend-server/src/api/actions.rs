@@ -468,7 +468,7 @@ pub async fn approval_check(
         "status": status,
         "approved_by": approved_by,
         "rejected_by": rejected_by,
-        "decided_at": a.approval.as_ref().and_then(|x| x.decided_at.clone()),
+        "decided_at": a.approval.as_ref().and_then(|x| x.decided_at),
         "rejection_reason": rejection_reason,
         "comments": b.comments,
         "required_approvers": b.required_approvers,

@@ -8,7 +8,7 @@ use ascend_runtime::wire::DecisionBody;
 
 use crate::model::{
     ActionOutcome, AgentRecord, AuditDraft, AuditKind, KillSwitchRecord, McpServerRecord, Refusal,
-    Role, Vote, Webhook,
+    Role, Timestamp, Vote, Webhook,
 };
 
 /// The facts of a submit refused before the engines ran.
@@ -264,14 +264,14 @@ impl Event<'_> {
     }
 
     /// The entry to append: this event in organisation `org_id`, done by `actor` at `ts`.
-    pub fn draft(&self, org_id: i64, actor: &str, ts: &str) -> AuditDraft {
+    pub fn draft(&self, org_id: i64, actor: &str, ts: Timestamp) -> AuditDraft {
         AuditDraft {
             org_id,
             kind: self.kind(),
             actor: actor.to_owned(),
             subject: self.subject(org_id),
             payload: self.payload(),
-            ts: ts.to_owned(),
+            ts,
         }
     }
 }

@@ -12,7 +12,6 @@ use crate::audit::Event;
 use crate::error::{Error, Result};
 use crate::model::{
     ActionFilter, ActionOutcome, ActionRecord, Principal, PushKind, Vote, WebhookEvent, now,
-    reached,
 };
 use crate::redact::redact;
 use crate::state::BusEvent;
@@ -98,7 +97,7 @@ impl Governance {
                         status: &action.body.status,
                         decided: done,
                     };
-                    Ok(Some(event.draft(org, &actor, &vote.at)))
+                    Ok(Some(event.draft(org, &actor, vote.at)))
                 }),
             )
             .await?
@@ -119,13 +118,13 @@ impl Governance {
                 org_id,
                 id,
                 Box::new(move |action| {
-                    if !approvals::expire(action, &at) {
+                    if !approvals::expire(action, at) {
                         return Ok(None);
                     }
                     let event = Event::Expired {
                         action_id: action.id,
                     };
-                    Ok(Some(event.draft(org_id, "system", &at)))
+                    Ok(Some(event.draft(org_id, "system", at)))
                 }),
             )
             .await?;
@@ -192,7 +191,7 @@ impl Governance {
                         outcome,
                         report: &detail,
                     };
-                    let draft = event.draft(org, &actor, &at);
+                    let draft = event.draft(org, &actor, at);
                     action.outcome = Some(outcome);
                     action.outcome_detail = Some(detail.clone());
                     action.updated_at = at;
@@ -222,8 +221,8 @@ impl Governance {
         let due = a.body.decision == Decision::Pending
             && a.approval
                 .as_ref()
-                .and_then(|x| x.expires_at.as_deref())
-                .is_some_and(|exp| reached(exp, &now()));
+                .and_then(|x| x.expires_at)
+                .is_some_and(|exp| exp <= now());
         if !due {
             return Ok(a);
         }

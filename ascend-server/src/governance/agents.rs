@@ -56,9 +56,9 @@ impl Governance {
             agent_type: input.agent_type.unwrap_or_else(|| "supervised".into()),
             environment: input.environment.unwrap_or_else(|| "production".into()),
             metadata: Value::Object(crate::redact::redact_map(&input.metadata)),
-            registered_at: at.clone(),
+            registered_at: at,
         };
-        let audit = Event::AgentRegistered(&agent).draft(p.org_id, &p.name, &at);
+        let audit = Event::AgentRegistered(&agent).draft(p.org_id, &p.name, at);
         self.state.store.upsert_agent(agent.clone(), audit).await?;
         self.state.record_agent(&agent);
         if let Some(before) = &previous {

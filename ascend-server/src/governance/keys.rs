@@ -34,15 +34,14 @@ impl Governance {
         actor: &str,
     ) -> Result<(String, ApiKeyRecord)> {
         let at = now();
-        let (key, record) =
-            generate_key(org_id, input.role, input.agent_id, input.name, at.clone())?;
+        let (key, record) = generate_key(org_id, input.role, input.agent_id, input.name, at)?;
         let audit = Event::KeyCreated {
             key_id: &record.key_id,
             role: record.role,
             agent_id: record.agent_id.as_deref(),
             name: &record.name,
         }
-        .draft(org_id, actor, &at);
+        .draft(org_id, actor, at);
         self.state.store.insert_key(record.clone(), audit).await?;
         self.state.keys.insert(record.clone());
         Ok((key, record))

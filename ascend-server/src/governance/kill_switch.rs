@@ -51,10 +51,10 @@ impl Governance {
             agent_id: input.agent_id.clone(),
             active: input.active,
             reason: input.reason.clone(),
-            activated_at: Some(at.clone()),
+            activated_at: Some(at),
             activated_by: Some(p.name.clone()),
         };
-        let audit = Event::KillSwitch(&record).draft(p.org_id, &p.name, &at);
+        let audit = Event::KillSwitch(&record).draft(p.org_id, &p.name, at);
         self.state
             .store
             .set_kill_switch(record.clone(), audit)

@@ -66,14 +66,12 @@ impl Governance {
             blocked_tools: input.blocked_tools,
             tool_risk_overrides: input.tool_risk_overrides,
             deactivation_reason: e.and_then(|e| e.deactivation_reason.clone()),
-            deactivated_at: e.and_then(|e| e.deactivated_at.clone()),
+            deactivated_at: e.and_then(|e| e.deactivated_at),
             deactivated_by: e.and_then(|e| e.deactivated_by.clone()),
             registered_by: e
                 .map(|e| e.registered_by.clone())
                 .unwrap_or_else(|| p.name.clone()),
-            created_at: e
-                .map(|e| e.created_at.clone())
-                .unwrap_or_else(|| at.clone()),
+            created_at: e.map(|e| e.created_at).unwrap_or_else(|| at),
             updated_at: at,
         };
         let kind = if existing.is_some() {
@@ -138,7 +136,7 @@ impl Governance {
         let mut record = (*current).clone();
         let at = now();
         record.active = active;
-        record.updated_at = at.clone();
+        record.updated_at = at;
         if active {
             record.deactivation_reason = None;
             record.deactivated_at = None;

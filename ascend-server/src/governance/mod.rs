@@ -104,6 +104,6 @@ impl Governance {
 
     /// Audit draft of an event done by `p` now.
     fn draft(&self, p: &Principal, event: &crate::audit::Event<'_>) -> AuditDraft {
-        event.draft(p.org_id, &p.name, &now())
+        event.draft(p.org_id, &p.name, now())
     }
 }

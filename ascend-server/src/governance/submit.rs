@@ -19,7 +19,7 @@ use crate::audit::event::{Blocked, BlockedMcp, Decided};
 use crate::engine::Evaluation;
 use crate::error::{Error, Result};
 use crate::mcp_registry::Facts;
-use crate::model::{ApprovalState, NewAction, Principal, Refusal, WebhookEvent, now};
+use crate::model::{ApprovalState, NewAction, Principal, Refusal, Timestamp, WebhookEvent, now};
 use crate::policy::Outcome as PolicyOutcome;
 use crate::redact::{redact, redact_map};
 use crate::risk::{McpCall, RiskInput};
@@ -218,7 +218,7 @@ impl Governance {
             );
         }
         let approval = (decision == Decision::Pending).then(|| self.approval_state(&eval));
-        let mut metadata = metadata(&created_at, &input, &eval, approval.as_ref());
+        let mut metadata = metadata(created_at, &input, &eval, approval.as_ref());
         if let Some(server) = server {
             let entry = registry.as_ref().and_then(|f| f.server.as_deref());
             metadata.insert(
@@ -360,14 +360,8 @@ impl Governance {
             .as_ref()
             .map(|a| (a.approvers.clone(), a.stages))
             .unwrap_or_default();
-        let expires = chrono::Utc::now()
-            + chrono::Duration::from_std(self.state.config.approval_ttl)
-                .unwrap_or(chrono::Duration::hours(1));
-        approvals::new_state(
-            stages,
-            approvers,
-            Some(expires.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        )
+        let expires = now().plus(self.state.config.approval_ttl);
+        approvals::new_state(stages, approvers, Some(expires))
     }
 
     /// Webhook events of a fresh decision (denials also count against the agent).
@@ -419,14 +413,14 @@ fn resolve_agent(p: &Principal, action: &mut AgentAction) -> Result<()> {
 }
 
 fn metadata(
-    created_at: &str,
+    created_at: Timestamp,
     input: &SubmitInput,
     eval: &Evaluation,
     approval: Option<&ApprovalState>,
 ) -> Map<String, Value> {
     let action = &input.action;
     let mut metadata = Map::new();
-    metadata.insert("created_at".into(), created_at.into());
+    metadata.insert("created_at".into(), created_at.to_rfc3339().into());
     metadata.insert("environment".into(), input.environment.clone().into());
     metadata.insert("agent_id".into(), action.agent_id.clone().into());
     metadata.insert("action_type".into(), action.action_type.clone().into());
@@ -469,7 +463,7 @@ fn decision_body(
             .unwrap_or_default(),
         policy_violations: eval.policy.policy_violations.clone(),
         conditions: Vec::new(),
-        expires_at: approval.and_then(|a| a.expires_at.clone()),
+        expires_at: approval.and_then(|a| a.expires_at.map(|t| t.to_rfc3339())),
         approved_by: None,
         approved_at: None,
         comments: None,

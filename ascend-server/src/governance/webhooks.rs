@@ -75,7 +75,7 @@ impl Governance {
                         kind: AuditKind::WebhookCreated,
                         hook: h,
                     }
-                    .draft(org, &actor, &now())
+                    .draft(org, &actor, now())
                 }),
             )
             .await?;

@@ -17,7 +17,7 @@ use crate::audit::VerifyReport;
 use crate::error::Result;
 use crate::model::{
     ActionFilter, ActionRecord, AgentRecord, ApiKeyRecord, AuditDraft, AuditEntry, ChainHead,
-    DeliveryAttempt, KillSwitchRecord, McpServerRecord, NewAction, Snapshot, Webhook,
+    DeliveryAttempt, KillSwitchRecord, McpServerRecord, NewAction, Snapshot, Timestamp, Webhook,
 };
 
 /// A boxed, sendable future (keeps [`Store`] object-safe).
@@ -35,7 +35,7 @@ pub type WebhookAudit = Box<dyn FnOnce(&Webhook) -> AuditDraft + Send>;
 /// The persistence interface of the server.
 pub trait Store: Send + Sync + 'static {
     /// Create an organisation if it does not exist; its id.
-    fn ensure_org(&self, name: String, now: String) -> BoxFuture<'_, Result<i64>>;
+    fn ensure_org(&self, name: String, now: Timestamp) -> BoxFuture<'_, Result<i64>>;
     /// Store a new API key.
     fn insert_key(&self, key: ApiKeyRecord, audit: AuditDraft) -> BoxFuture<'_, Result<()>>;
     /// Store a new action with its first decision. A second action with the same
@@ -102,7 +102,7 @@ pub trait Store: Send + Sync + 'static {
         filter: ActionFilter,
     ) -> BoxFuture<'_, Result<(Vec<ActionRecord>, u64)>>;
     /// Pending actions whose approval expired before `now`: (org, id).
-    fn expired_pending(&self, now: String) -> BoxFuture<'_, Result<Vec<(i64, i64)>>>;
+    fn expired_pending(&self, now: Timestamp) -> BoxFuture<'_, Result<Vec<(i64, i64)>>>;
     /// Audit entries of one organisation in insertion order, from `offset`, at most `limit`.
     fn audit_entries(
         &self,

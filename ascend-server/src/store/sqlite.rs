@@ -19,11 +19,26 @@ use crate::error::{Error, Result};
 use crate::model::{
     ActionFilter, ActionOutcome, ActionRecord, AgentRecord, ApiKeyRecord, ApprovalState,
     AuditDraft, AuditEntry, ChainHead, DeliveryAttempt, Durability, KillSwitchRecord,
-    McpServerRecord, NewAction, Role, Snapshot, Webhook, now,
+    McpServerRecord, NewAction, Role, Snapshot, Timestamp, Webhook, now,
 };
 
 mod writer;
 mod writes;
+
+impl rusqlite::types::ToSql for Timestamp {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_rfc3339()))
+    }
+}
+
+impl rusqlite::types::FromSql for Timestamp {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = v.as_str()?;
+        Timestamp::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("not an RFC 3339 time: {text:?}").into())
+        })
+    }
+}
 
 use writer::{Heads, Msg, Typed, Writer, writer_loop};
 
@@ -289,7 +304,7 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn ensure_org(&self, name: String, at: String) -> BoxFuture<'_, Result<i64>> {
+    fn ensure_org(&self, name: String, at: Timestamp) -> BoxFuture<'_, Result<i64>> {
         self.run(move |w| writes::ensure_org(w, &name, &at))
     }
 
@@ -475,7 +490,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn expired_pending(&self, now: String) -> BoxFuture<'_, Result<Vec<(i64, i64)>>> {
+    fn expired_pending(&self, now: Timestamp) -> BoxFuture<'_, Result<Vec<(i64, i64)>>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT org_id, id FROM actions WHERE status = 'pending_approval' \

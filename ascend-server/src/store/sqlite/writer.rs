@@ -38,11 +38,12 @@ impl Writer<'_, '_> {
             .map(|(s, h)| (*s + 1, *h))
             .unwrap_or((1, GENESIS));
         let payload = serde_json::to_string(&draft.payload)?;
+        let ts = draft.ts.to_rfc3339();
         let kind = draft.kind.as_str();
         let hash = entry_hash(
             draft.org_id,
             seq,
-            &draft.ts,
+            &ts,
             kind,
             &draft.actor,
             &draft.subject,
@@ -57,7 +58,7 @@ impl Writer<'_, '_> {
             .execute(params![
                 draft.org_id,
                 seq,
-                draft.ts,
+                ts,
                 kind,
                 draft.actor,
                 draft.subject,

@@ -7,10 +7,10 @@ use super::{ACTION_COLS, MCP_COLS, action_from_row, mcp_from_row};
 use crate::error::{Error, Result};
 use crate::model::{
     ActionRecord, AgentRecord, ApiKeyRecord, DeliveryAttempt, KillSwitchRecord, McpServerRecord,
-    NewAction, Webhook,
+    NewAction, Timestamp, Webhook,
 };
 
-pub(super) fn ensure_org(w: &mut Writer<'_, '_>, name: &str, at: &str) -> Result<i64> {
+pub(super) fn ensure_org(w: &mut Writer<'_, '_>, name: &str, at: &Timestamp) -> Result<i64> {
     w.tx.prepare_cached("INSERT OR IGNORE INTO orgs (name, created_at) VALUES (?1, ?2)")?
         .execute(params![name, at])?;
     Ok(w.tx
@@ -38,7 +38,7 @@ pub(super) fn insert_key(w: &mut Writer<'_, '_>, key: &ApiKeyRecord) -> Result<(
 
 pub(super) fn insert_action(w: &mut Writer<'_, '_>, a: &NewAction) -> Result<()> {
     let approval = a.approval.as_ref().map(serde_json::to_string).transpose()?;
-    let expires = a.approval.as_ref().and_then(|x| x.expires_at.clone());
+    let expires = a.approval.as_ref().and_then(|x| x.expires_at);
     w.tx.prepare_cached(
         "INSERT INTO actions (id, org_id, agent_id, agent_name, action_type, resource, resource_id, \
          status, request, body, submitted_key, idempotency_key, request_hash, approval, expires_at, \
