@@ -104,6 +104,44 @@ pub struct ErrorBody {
     pub errors: Map<String, Value>,
 }
 
+impl DecisionBody {
+    /// The decision this body carries, as [`AuthorizationDecision::from_json`] reads the same
+    /// body from the wire, without the JSON round trip (in-process backends).
+    pub fn to_decision(&self) -> crate::AuthorizationDecision {
+        let mut d = crate::AuthorizationDecision::new(self.action_id.to_string(), self.decision);
+        let raw = self.decision.as_str();
+        d.risk_score = Some(self.risk_score);
+        d.risk_level = Some(self.risk_level);
+        d.reason = Some(self.reason.clone());
+        d.rule_id.clone_from(&self.rule_id);
+        d.rule_name.clone_from(&self.rule_name);
+        d.policy_violations.clone_from(&self.policy_violations);
+        d.conditions.clone_from(&self.conditions);
+        d.approval_request_id.clone_from(&self.approval_request_id);
+        d.required_approvers.clone_from(&self.required_approvers);
+        d.approved_by.clone_from(&self.approved_by);
+        d.approved_at.clone_from(&self.approved_at);
+        d.expires_at.clone_from(&self.expires_at);
+        d.comments.clone_from(&self.comments);
+        // Never let the flag contradict a non-allowed decision.
+        d.execution_allowed = self.execution_allowed && self.decision == Decision::Allowed;
+        d.cvss_score = Some(self.cvss_score);
+        d.cvss_severity = Some(self.cvss_severity.clone());
+        d.cvss_vector = Some(self.cvss_vector.clone());
+        d.mitre_tactic.clone_from(&self.mitre_tactic);
+        d.mitre_technique.clone_from(&self.mitre_technique);
+        d.mitre_techniques.clone_from(&self.mitre_techniques);
+        d.nist_risk = Some(self.nist_risk.clone());
+        d.risk_factors.clone_from(&self.risk_factors);
+        d.raw_status = Some(raw.to_owned());
+        d.metadata.clone_from(&self.metadata);
+        d.metadata
+            .entry("raw_status")
+            .or_insert_with(|| Value::String(raw.to_owned()));
+        d
+    }
+}
+
 /// The events a webhook may subscribe to (wire-protocol §7). One list for this client and
 /// `ascend-server`, so the two cannot drift apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -156,5 +194,64 @@ impl WebhookEvent {
 impl std::fmt::Display for WebhookEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::RiskFactor;
+
+    fn body(decision: Decision) -> DecisionBody {
+        let mut metadata = Map::new();
+        metadata.insert("environment".into(), Value::String("production".into()));
+        DecisionBody {
+            id: 7,
+            action_id: 7,
+            decision,
+            status: decision.as_status_str().to_owned(),
+            risk_score: 71.5,
+            risk_level: RiskLevel::High,
+            reason: "policy \"x\" requires approval".into(),
+            execution_allowed: decision == Decision::Allowed,
+            approval_request_id: Some("7".into()),
+            required_approvers: vec!["admin".into()],
+            policy_violations: vec!["High Risk".into()],
+            conditions: vec![],
+            expires_at: Some("2026-12-01T10:00:00.000000Z".into()),
+            approved_by: None,
+            approved_at: None,
+            comments: Some("c".into()),
+            rule_id: Some("high-risk".into()),
+            rule_name: Some("High Risk".into()),
+            cvss_score: 7.1,
+            cvss_severity: "High".into(),
+            cvss_vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N".into(),
+            mitre_tactic: Some("Impact".into()),
+            mitre_technique: Some("T1485".into()),
+            mitre_techniques: vec!["T1485".into()],
+            nist_likelihood: "high".into(),
+            nist_impact: "high".into(),
+            nist_risk: "high".into(),
+            risk_factors: vec![RiskFactor {
+                name: "cvss".into(),
+                contribution: 30.0,
+                reason: "r".into(),
+            }],
+            correlation_id: None,
+            metadata,
+        }
+    }
+
+    #[test]
+    fn to_decision_reads_what_from_json_reads() {
+        for d in [Decision::Allowed, Decision::Denied, Decision::Pending] {
+            let b = body(d);
+            let via_json = crate::AuthorizationDecision::from_json(
+                &serde_json::to_value(&b).expect("serialises"),
+            )
+            .expect("parses");
+            assert_eq!(b.to_decision(), via_json, "{d:?}");
+        }
     }
 }

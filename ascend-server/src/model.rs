@@ -192,6 +192,22 @@ pub struct ActionRecord {
     pub updated_at: Timestamp,
 }
 
+/// What an outcome report needs to know of a stored action (read without decoding its
+/// request and decision bodies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionState {
+    /// Id.
+    pub id: i64,
+    /// Agent.
+    pub agent_id: String,
+    /// Whether it was allowed to run.
+    pub allowed: bool,
+    /// Its stored status text.
+    pub status: String,
+    /// The outcome reported so far.
+    pub outcome: Option<ActionOutcome>,
+}
+
 /// Filter for listing actions.
 #[derive(Debug, Clone, Default)]
 pub struct ActionFilter {

@@ -413,12 +413,12 @@ async fn outcome(
 ) -> Result<Json<Value>> {
     let id = parse_id(raw_id, "action")?;
     let detail = Value::Object(object(json_body(body, state.config().body_limit).await?)?);
-    let a = state
+    state
         .report_outcome(p, id, OutcomeInput { outcome, detail })
         .await?;
     Ok(Json(json!({
         "success": true,
-        "action_id": a.id,
+        "action_id": id,
         "status": outcome.as_str(),
         "logged": true,
     })))

@@ -148,12 +148,7 @@ impl Governance {
 
     /// Record how an allowed action ended (once; only for actions that were allowed to run).
     /// The report is stored redacted.
-    pub async fn report_outcome(
-        &self,
-        p: &Principal,
-        id: i64,
-        input: OutcomeInput,
-    ) -> Result<ActionRecord> {
+    pub async fn report_outcome(&self, p: &Principal, id: i64, input: OutcomeInput) -> Result<()> {
         access::authorize(p, Operation::ReportOutcome)?;
         if let Some(d) = input.detail.get("duration_ms")
             && !d.is_null()
@@ -161,45 +156,46 @@ impl Governance {
         {
             return Err(Error::field("duration_ms", "must be a number"));
         }
-        let a = self.load(p, Operation::ReportOutcome, id).await?;
         let org = p.org_id;
         let actor = p.name.clone();
+        let bound = access::bound_agent(p, Operation::ReportOutcome).map(str::to_owned);
         let outcome = input.outcome;
         let detail = redact(&input.detail);
+        let at = now();
+        let report = detail.clone();
         self.state
             .store
-            .update_action(
+            .record_outcome(
                 org,
-                a.id,
+                id,
+                outcome,
+                detail,
+                at,
                 Box::new(move |action| {
+                    if bound.as_deref().is_some_and(|b| b != action.agent_id) {
+                        return Err(Error::NotFound(format!("action {id} not found")));
+                    }
                     if let Some(prev) = action.outcome {
                         return Err(Error::Conflict(format!(
-                            "action {} was already reported as {}",
-                            action.id,
+                            "action {id} was already reported as {}",
                             prev.as_str()
                         )));
                     }
-                    if !action.body.execution_allowed {
+                    if !action.allowed {
                         return Err(Error::Conflict(format!(
-                            "action {} was not allowed to run (status {})",
-                            action.id, action.body.status
+                            "action {id} was not allowed to run (status {})",
+                            action.status
                         )));
                     }
-                    let at = now();
                     let event = Event::Outcome {
-                        action_id: action.id,
+                        action_id: id,
                         outcome,
-                        report: &detail,
+                        report: &report,
                     };
-                    let draft = event.draft(org, &actor, at);
-                    action.outcome = Some(outcome);
-                    action.outcome_detail = Some(detail.clone());
-                    action.updated_at = at;
-                    Ok(Some(draft))
+                    Ok(event.draft(org, &actor, at))
                 }),
             )
-            .await?
-            .ok_or_else(|| Error::Internal("an outcome report changed nothing".into()))
+            .await
     }
 
     async fn load(&self, p: &Principal, op: Operation, id: i64) -> Result<ActionRecord> {

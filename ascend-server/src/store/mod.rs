@@ -16,8 +16,9 @@ use std::pin::Pin;
 use crate::audit::VerifyReport;
 use crate::error::Result;
 use crate::model::{
-    ActionFilter, ActionRecord, AgentRecord, ApiKeyRecord, AuditDraft, AuditEntry, ChainHead,
-    DeliveryAttempt, KillSwitchRecord, McpServerRecord, NewAction, Snapshot, Timestamp, Webhook,
+    ActionFilter, ActionOutcome, ActionRecord, ActionState, AgentRecord, ApiKeyRecord, AuditDraft,
+    AuditEntry, ChainHead, DeliveryAttempt, KillSwitchRecord, McpServerRecord, NewAction, Snapshot,
+    Timestamp, Webhook,
 };
 
 /// A boxed, sendable future (keeps [`Store`] object-safe).
@@ -28,6 +29,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// action and append `entry` to the audit chain; `Err`: nothing is written and the error is
 /// the answer.
 pub type ActionUpdate = Box<dyn FnOnce(&mut ActionRecord) -> Result<Option<AuditDraft>> + Send>;
+
+/// Checks an outcome report against the action's state inside the store's transaction and
+/// builds its audit entry; an error writes nothing and is the answer.
+pub type OutcomeCheck = Box<dyn FnOnce(&ActionState) -> Result<AuditDraft> + Send>;
 
 /// Builds the audit entry of a new webhook once the store has assigned its id.
 pub type WebhookAudit = Box<dyn FnOnce(&Webhook) -> AuditDraft + Send>;
@@ -50,6 +55,16 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         update: ActionUpdate,
     ) -> BoxFuture<'_, Result<Option<ActionRecord>>>;
+    /// Record how action `id` ended, after `check` accepted it.
+    fn record_outcome(
+        &self,
+        org_id: i64,
+        id: i64,
+        outcome: ActionOutcome,
+        detail: serde_json::Value,
+        at: Timestamp,
+        check: OutcomeCheck,
+    ) -> BoxFuture<'_, Result<()>>;
     /// Turn a kill switch on or off.
     fn set_kill_switch(
         &self,

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use ascend_runtime::wire::DecisionBody;
 
-use super::{ActionUpdate, BoxFuture, Store, WebhookAudit};
+use super::{ActionUpdate, BoxFuture, OutcomeCheck, Store, WebhookAudit};
 use crate::audit::chain::parse_hash;
 use crate::audit::{ChainVerifier, VerifyReport};
 use crate::error::{Error, Result};
@@ -338,6 +338,23 @@ impl Store for SqliteStore {
                     Ok(Some(a))
                 }
             }
+        })
+    }
+
+    fn record_outcome(
+        &self,
+        org_id: i64,
+        id: i64,
+        outcome: ActionOutcome,
+        detail: Value,
+        at: Timestamp,
+        check: OutcomeCheck,
+    ) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            let state = writes::action_state(w, org_id, id)?;
+            let audit = check(&state)?;
+            writes::set_outcome(w, org_id, id, outcome, &detail, at)?;
+            w.append(&audit)
         })
     }
 

@@ -5,9 +5,11 @@ use rusqlite::{OptionalExtension, params};
 use super::writer::Writer;
 use super::{ACTION_COLS, MCP_COLS, action_from_row, mcp_from_row};
 use crate::error::{Error, Result};
+use ascend_runtime::Decision;
+
 use crate::model::{
-    ActionRecord, AgentRecord, ApiKeyRecord, DeliveryAttempt, KillSwitchRecord, McpServerRecord,
-    NewAction, Timestamp, Webhook,
+    ActionOutcome, ActionRecord, ActionState, AgentRecord, ApiKeyRecord, DeliveryAttempt,
+    KillSwitchRecord, McpServerRecord, NewAction, Timestamp, Webhook,
 };
 
 pub(super) fn ensure_org(w: &mut Writer<'_, '_>, name: &str, at: &Timestamp) -> Result<i64> {
@@ -98,6 +100,47 @@ pub(super) fn save_action_state(w: &mut Writer<'_, '_>, a: &ActionRecord) -> Res
         a.updated_at,
         a.org_id,
         a.id
+    ])?;
+    Ok(())
+}
+
+pub(super) fn action_state(w: &mut Writer<'_, '_>, org_id: i64, id: i64) -> Result<ActionState> {
+    w.tx.prepare_cached(
+        "SELECT agent_id, status, outcome FROM actions WHERE org_id = ?1 AND id = ?2",
+    )?
+    .query_row(params![org_id, id], |r| {
+        let status: String = r.get(1)?;
+        let outcome: Option<String> = r.get(2)?;
+        Ok(ActionState {
+            id,
+            agent_id: r.get(0)?,
+            allowed: status == Decision::Allowed.as_status_str(),
+            status,
+            outcome: outcome.as_deref().and_then(ActionOutcome::parse),
+        })
+    })
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("action {id} not found")))
+}
+
+pub(super) fn set_outcome(
+    w: &mut Writer<'_, '_>,
+    org_id: i64,
+    id: i64,
+    outcome: ActionOutcome,
+    detail: &serde_json::Value,
+    at: Timestamp,
+) -> Result<()> {
+    w.tx.prepare_cached(
+        "UPDATE actions SET outcome = ?1, outcome_detail = ?2, updated_at = ?3 \
+         WHERE org_id = ?4 AND id = ?5",
+    )?
+    .execute(params![
+        outcome.as_str(),
+        serde_json::to_string(detail)?,
+        at,
+        org_id,
+        id
     ])?;
     Ok(())
 }
