@@ -144,14 +144,8 @@ impl ArgsParser {
                         self.errors
                             .push(syn::Error::new(s.span(), "`resource` must not be empty"));
                     }
-                    Expr::Lit(ExprLit {
-                        lit: Lit::Str(_), ..
-                    }) => {}
-                    Expr::Lit(ExprLit { lit, .. }) => self.errors.push(syn::Error::new(
-                        lit.span(),
-                        "`resource` must be a string literal or an expression that implements \
-                         `Display`, like `resource = \"customer_profiles\"`",
-                    )),
+                    // Any other literal is an expression like the rest: `42` and `true`
+                    // implement `Display`; `b"x"` does not, and the compiler says so.
                     _ => {}
                 }
                 self.args.resource = Some(expr);

@@ -45,7 +45,7 @@
 //! | [`error`] | the one [`Error`] enum |
 //! | [`backend`] | the [`backend::Backend`] seam (HTTP, test double, in-process engine) |
 //! | [`agent`] | [`AuthorizedAgent`]: execute-if-authorized helpers for one agent identity |
-//! | [`global`] | [`init`] / [`global()`] for `#[governed]` |
+//! | [`mod@global`] | [`init`] / [`global()`] for `#[governed]` |
 //! | [`testing`] | [`testing::MockGovernance`], the test double for your unit tests |
 //! | [`redact`] | the one rule for secret-looking names, and redaction of JSON values |
 //! | [`webhook`] | verifying signed webhook deliveries |
@@ -95,7 +95,7 @@ pub use agent::AuthorizedAgent;
 pub use client::{AscendClient, EvaluateOptions, Outcome};
 pub use config::{ClientBuilder, Config, FailMode};
 pub use decision::{AuthorizationDecision, Decision, RiskFactor, RiskLevel};
-pub use error::{Error, Result};
+pub use error::{Error, RefusalKind, Result};
 pub use global::{global, init};
 pub use outcome::FailOpenRecord;
 

@@ -18,7 +18,7 @@
 //! examples package (`examples/mcp_filesystem.rs`). The guard in short (needs rmcp's `macros`
 //! feature and `schemars`):
 //!
-//! ```ignore
+//! ```no_run
 //! use ascend_runtime::{AscendClient, mcp::{McpGovernanceConfig, McpGovernor}};
 //! use rmcp::{
 //!     ErrorData, ServerHandler, tool, tool_handler, tool_router,
@@ -70,7 +70,17 @@
 //! router but makes `#[governed]` see the already-rewritten, non-async function), with
 //! [`ToolError`] as the error type so a refusal reaches the model as an `isError` result:
 //!
-//! ```ignore
+//! ```no_run
+//! use ascend_runtime::{AscendClient, governed, mcp::ToolError};
+//! use rmcp::{handler::server::{router::tool::ToolRouter, wrapper::Parameters}, schemars::JsonSchema};
+//! use rmcp::{tool, tool_router};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct DeleteRequest { path: String }
+//!
+//! struct Files { client: AscendClient, tool_router: ToolRouter<Self> }
+//!
 //! #[tool_router]
 //! impl Files {
 //!     /// Delete a file.
@@ -82,6 +92,9 @@
 //!         Ok(format!("deleted {}", req.path))
 //!     }
 //! }
+//! # fn main() -> Result<(), ascend_runtime::Error> {
+//! # let files = Files { client: AscendClient::from_env()?, tool_router: Files::tool_router() };
+//! # let _ = (files.client, files.tool_router); Ok(()) }
 //! ```
 //!
 //! What a refused call looks like to the model is configurable ([`DenialStyle`]): by default a
@@ -435,37 +448,7 @@ fn sanitize_value(value: &Value, max_chars: usize, depth: usize) -> Value {
     }
 }
 
-/// Why a governed tool call did not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RefusalKind {
-    /// Governance denied the call (policy, risk, blocked MCP server or tool).
-    Denied,
-    /// The kill switch is active.
-    KillSwitch,
-    /// A human must approve, and nobody decided within the wait.
-    ApprovalTimeout,
-    /// A human must approve and the guard is configured not to wait.
-    ApprovalPending,
-    /// The governance service could not be consulted and the client fails closed.
-    Unavailable,
-    /// Any other governance error (authentication, configuration, protocol).
-    Error,
-}
-
-impl RefusalKind {
-    /// Stable machine-readable name (`denied`, `kill_switch`, `approval_timeout`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefusalKind::Denied => "denied",
-            RefusalKind::KillSwitch => "kill_switch",
-            RefusalKind::ApprovalTimeout => "approval_timeout",
-            RefusalKind::ApprovalPending => "approval_pending",
-            RefusalKind::Unavailable => "unavailable",
-            RefusalKind::Error => "error",
-        }
-    }
-}
+pub use crate::error::RefusalKind;
 
 /// A governed tool call that must not run, with everything needed to tell the client why.
 ///
@@ -489,13 +472,7 @@ pub struct ToolRefusal {
 impl ToolRefusal {
     /// Classify `error` as the reason `tool` did not run.
     pub fn new(tool: impl Into<String>, error: Error) -> Self {
-        let kind = match &error {
-            Error::Denied(_) => RefusalKind::Denied,
-            Error::KillSwitch { .. } => RefusalKind::KillSwitch,
-            Error::ApprovalTimeout { .. } => RefusalKind::ApprovalTimeout,
-            e if e.is_unavailable() => RefusalKind::Unavailable,
-            _ => RefusalKind::Error,
-        };
+        let kind = error.refusal_kind();
         Self {
             tool: tool.into(),
             kind,
@@ -508,9 +485,9 @@ impl ToolRefusal {
         Self {
             tool: tool.into(),
             kind: RefusalKind::ApprovalPending,
-            error: Error::ApprovalTimeout {
+            error: Error::PendingApproval {
                 action_id: action_id.into(),
-                waited: Duration::ZERO,
+                approval_request_id: None,
             },
         }
     }
@@ -537,11 +514,7 @@ impl ToolRefusal {
 
     /// The action id governance assigned, when there is one.
     pub fn action_id(&self) -> Option<&str> {
-        match &self.error {
-            Error::Denied(d) if !d.action_id.is_empty() => Some(&d.action_id),
-            Error::ApprovalTimeout { action_id, .. } if !action_id.is_empty() => Some(action_id),
-            _ => None,
-        }
+        self.error.action_id()
     }
 
     /// The sentence the model reads.
@@ -593,7 +566,7 @@ impl ToolRefusal {
                     waited.as_secs()
                 )
             }
-            (RefusalKind::ApprovalPending, Error::ApprovalTimeout { action_id, .. }) => format!(
+            (RefusalKind::ApprovalPending, Error::PendingApproval { action_id, .. }) => format!(
                 "{subject} was not executed: it requires human approval (action {action_id}); a reviewer \
                  has been asked. Retry after it is approved."
             ),
@@ -772,7 +745,7 @@ impl McpGovernor {
         }
     }
 
-    /// A guard asking the global client ([`crate::global`]).
+    /// A guard asking the global client ([`crate::global()`]).
     pub fn from_global(config: McpGovernanceConfig) -> crate::Result<Self> {
         Ok(Self::new(crate::global()?, config))
     }
@@ -914,10 +887,13 @@ impl McpGovernor {
             Decision::Pending => {
                 notify(&cfg.on_approval_required, tool_name, &decision);
                 if !cfg.wait_for_approval {
-                    return Err(self.log_refusal(ToolRefusal::approval_pending(
+                    return Err(self.refuse(
                         tool_name,
-                        &decision.action_id,
-                    )));
+                        Error::PendingApproval {
+                            action_id: decision.action_id,
+                            approval_request_id: decision.approval_request_id,
+                        },
+                    ));
                 }
                 self.wait(tool_name, decision, context).await?
             }
