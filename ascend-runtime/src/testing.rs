@@ -68,7 +68,7 @@ enum Pending {
     /// The next answers of that action type's script.
     Scripted(String),
     /// The same answer again (a pending answer of the default or of `respond_with`).
-    Fixed(AuthorizationDecision),
+    Fixed(Box<AuthorizationDecision>),
 }
 
 #[derive(Default)]
@@ -104,7 +104,7 @@ impl State {
             (d, None)
         };
         if d.is_pending() {
-            let source = source.unwrap_or_else(|| Pending::Fixed(d.clone()));
+            let source = source.unwrap_or_else(|| Pending::Fixed(Box::new(d.clone())));
             self.pending.insert(id.clone(), source);
         }
         d.action_id = id;
@@ -113,7 +113,7 @@ impl State {
 
     fn poll(&mut self, action_id: &str) -> Option<AuthorizationDecision> {
         let mut d = match self.pending.get(action_id)? {
-            Pending::Fixed(d) => d.clone(),
+            Pending::Fixed(d) => (**d).clone(),
             Pending::Scripted(action_type) => {
                 let action_type = action_type.clone();
                 self.scripts.get_mut(&action_type)?.take()
