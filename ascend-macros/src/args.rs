@@ -174,13 +174,15 @@ impl ArgsParser {
         let name = key.name();
         match key {
             Key::ActionType => {
-                self.args.action_type = self.non_empty_string(meta, name, "\"database.write\"")?;
+                let lit = self.string_value(meta, name, "\"database.write\"")?;
+                self.args.action_type = self.not_blank(lit, name);
             }
             Key::Description => {
                 self.args.description = self.string_value(meta, name, "\"what it does\"")?;
             }
             Key::ToolName => {
-                self.args.tool_name = self.non_empty_string(meta, name, "\"update_address\"")?;
+                let lit = self.string_value(meta, name, "\"update_address\"")?;
+                self.args.tool_name = self.not_blank(lit, name);
             }
             Key::Resource => {
                 let Some(expr) = self.value(meta, "resource = \"customer_profiles\"")? else {
@@ -298,23 +300,15 @@ impl ArgsParser {
         Ok(())
     }
 
-    /// `key = "literal"` that must not be blank.
-    fn non_empty_string(
-        &mut self,
-        meta: &ParseNestedMeta<'_>,
-        key: &str,
-        example: &str,
-    ) -> syn::Result<Option<LitStr>> {
-        let lit = self.string_value(meta, key, example)?;
-        if let Some(lit) = &lit
-            && lit.value().trim().is_empty()
-        {
+    /// Records an error when a string argument is blank; the literal is kept either way.
+    fn not_blank(&mut self, lit: Option<LitStr>, key: &str) -> Option<LitStr> {
+        if let Some(blank) = lit.as_ref().filter(|l| l.value().trim().is_empty()) {
             self.errors.push(syn::Error::new(
-                lit.span(),
+                blank.span(),
                 format!("`{key}` must not be empty"),
             ));
         }
-        Ok(lit)
+        lit
     }
 
     /// Finish: check what is required; returns the arguments understood so far and, when anything

@@ -54,7 +54,8 @@
 //!
 //! Internals: `transport` (one HTTP exchange, status → error), `retry` (backoff, Retry-After),
 //! `circuit` (circuit breaker), `kill_switch` (flag and watch), `events` (push stream),
-//! `outcome` (outcome and fail-open records), `background` (the client's own runtime).
+//! `outcome` (outcome and fail-open records), `lifecycle` (reporting how an allowed call
+//! ended, shared by `#[governed]` and the MCP guard), `background` (the client's own runtime).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -73,6 +74,7 @@ mod events;
 pub mod global;
 mod http;
 mod kill_switch;
+mod lifecycle;
 pub mod operations;
 mod outcome;
 pub mod redact;

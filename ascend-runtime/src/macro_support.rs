@@ -13,15 +13,16 @@ use std::fmt::Display;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use crate::lifecycle::Running;
 use crate::{
-    AgentAction, AscendClient, AuthorizationDecision, Error, EvaluateOptions, Outcome, RefusalKind,
+    AgentAction, AscendClient, AuthorizationDecision, Error, EvaluateOptions, RefusalKind,
 };
 
 // Re-exported so users' crates need no direct dependency on them.
@@ -382,10 +383,8 @@ fn settle(
             span.record("decision", decision.decision.as_str());
             record_decision(&span, &decision);
             Ok(Gate {
-                client,
-                action_id: decision.action_id,
+                running: Running::start(client, decision.action_id),
                 span,
-                started: Instant::now(),
             })
         }
         Err(e) => Err(refused(&span, e)),
@@ -394,13 +393,11 @@ fn settle(
 
 /// An allowed call: runs the body inside the span, then reports its outcome.
 ///
-/// A body that panics is reported as [`Outcome::Failed`] (`"panicked: <message>"`) and the
+/// A body that panics is reported as [`crate::Outcome::Failed`] (`"panicked: <message>"`) and the
 /// panic then continues unchanged.
 pub struct Gate {
-    client: AscendClient,
-    action_id: String,
+    running: Running,
     span: tracing::Span,
-    started: Instant,
 }
 
 impl Gate {
@@ -439,30 +436,25 @@ impl Gate {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a non-string payload".to_owned());
         self.span.record("outcome", "failed");
-        self.client.report_outcome(
-            &self.action_id,
-            Outcome::Failed {
-                error: format!("panicked: {message}"),
-                duration: self.started.elapsed(),
-            },
-        );
+        self.running.report(Some(format!("panicked: {message}")));
         resume_unwind(payload)
     }
 
     /// Report how the body ended, in the background.
     pub fn finish(self, outcome: BodyOutcome) {
-        let duration = self.started.elapsed();
-        let outcome = match outcome {
-            BodyOutcome::Completed => {
-                self.span.record("outcome", "completed");
-                Outcome::Completed { duration }
-            }
-            BodyOutcome::Failed(error) => {
-                self.span.record("outcome", "failed");
-                Outcome::Failed { error, duration }
-            }
+        let error = match outcome {
+            BodyOutcome::Completed => None,
+            BodyOutcome::Failed(error) => Some(error),
         };
-        self.client.report_outcome(&self.action_id, outcome);
+        self.span.record(
+            "outcome",
+            if error.is_none() {
+                "completed"
+            } else {
+                "failed"
+            },
+        );
+        self.running.report(error);
     }
 }
 
