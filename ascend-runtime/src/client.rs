@@ -303,7 +303,7 @@ impl AscendClient {
     }
 
     async fn submit_prepared(&self, action: &AgentAction) -> Result<AuthorizationDecision> {
-        let key = uuid::Uuid::new_v4().to_string();
+        let key = crate::action::idempotency_key();
         match self.inner.backend.submit(action, &key).await {
             Ok(d) => {
                 self.inner.maybe_flush();

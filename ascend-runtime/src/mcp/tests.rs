@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::sanitize::MAX_ITEMS;
 use super::*;
 use crate::redact::REDACTED;
-use crate::{AuthorizationDecision, Decision, Error};
+use crate::Error;
 
 #[test]
 fn sanitizing_recurses_and_bounds() {
