@@ -478,7 +478,7 @@ pub fn on_denied<R, F: FnOnce(Error) -> R>(handler: F, error: Error) -> R {
 /// `on_denied = handler` on an async function (or a future-returning one): the handler may
 /// return the function's type, or a future of it (an `async fn`, `|e| async move { .. }`);
 /// the generated code awaits what this returns.
-pub fn on_denied_async<R, M, A, F>(handler: F, error: Error) -> A::Future
+pub fn on_denied_async<R, M, A, F>(handler: F, error: Error) -> impl Future<Output = R>
 where
     F: FnOnce(Error) -> A,
     A: DeniedAnswer<R, M>,
