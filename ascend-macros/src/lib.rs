@@ -330,11 +330,13 @@ use crate::shape::Model;
 ///
 /// # What runs, in order
 ///
-/// 1. The client is chosen (`client = ..` or the global one) and a `governed` tracing span
-///    opens (fields `action_type`, `tool`, then `action_id`, `decision`, `risk_score`,
-///    `outcome`).
-/// 2. The request is built from the arguments (before the body can move them).
-/// 3. The decision is asked for (and a pending one waited for).
+/// 1. `client = ..` is evaluated, and a `governed` tracing span opens (fields `action_type`,
+///    `tool`, then `action_id`, `decision`, `risk_score`, `outcome`).
+/// 2. The request is built from the arguments (before the body — or the statements before a
+///    returned future — can move them).
+/// 3. The decision is asked for (and a pending one waited for), from `client = ..` or else the
+///    global client as seen at that moment (for a returned future: when it is first polled, so
+///    a future created outside a test double's scope and awaited inside it uses the double).
 /// 4. Allowed: the body runs inside the span; then its outcome is reported in the background —
 ///    `Completed` with its duration, or `Failed` with the error's `Display` (`Debug`, or the
 ///    error's type name, when `Display` is missing) when it returned `Err`, or `Failed` with
