@@ -16,14 +16,14 @@ pub enum DenialStyle {
     /// sees why and can adapt, as rmcp's `CallToolResult::error` documentation recommends.
     #[default]
     ToolError,
-    /// A JSON-RPC error with code [`GOVERNANCE_ERROR_CODE`]; many clients show it opaquely.
+    /// A JSON-RPC error with code [`GOVERNANCE_ERROR_CODE`](super::GOVERNANCE_ERROR_CODE); many clients show it opaquely.
     ProtocolError,
 }
 
 pub(super) type DecisionCallback = Arc<dyn Fn(&str, &AuthorizationDecision) + Send + Sync>;
 pub(super) type ErrorCallback = Arc<dyn Fn(&str, &Error) + Send + Sync>;
 
-/// Configuration of an [`McpGovernor`], the Rust counterpart of the Python SDK's
+/// Configuration of an [`McpGovernor`](super::McpGovernor), the Rust counterpart of the Python SDK's
 /// `MCPGovernanceConfig`.
 ///
 /// ```

@@ -23,10 +23,10 @@ use super::{McpGovernanceConfig, RefusalKind, ToolPermit, ToolRefusal, sanitize_
 /// The server-wide guard: governs every tool call of an rmcp server before it reaches the
 /// `ToolRouter`. Cheap to clone.
 ///
-/// See the [module docs](self) for a complete server. The steps of [`McpGovernor::call_tool`]:
+/// See the [module docs](crate::mcp) for a complete server. The steps of [`McpGovernor::call_tool`]:
 /// kill switch (local check, no network) → build the [`AgentAction`] → submit → when pending,
 /// `on_approval_required` and wait (progress notifications keep the client's request alive;
-/// a cancelled request stops the wait) → refuse per [`DenialStyle`] or run the tool → report
+/// a cancelled request stops the wait) → refuse per [`DenialStyle`](super::DenialStyle) or run the tool → report
 /// the outcome in the background. The fail mode is the client's: a fail-open client lets the call
 /// run when the service cannot be reached; a pending approval is never turned into "allowed".
 #[derive(Clone)]
@@ -293,11 +293,11 @@ impl McpGovernor {
     }
 
     /// Govern `request`, then dispatch it to `router` — what a hand-written
-    /// `ServerHandler::call_tool` delegates to (see the [module docs](self)).
+    /// `ServerHandler::call_tool` delegates to (see the [module docs](crate::mcp)).
     ///
     /// The tool's definition (annotations) is looked up on the router; an unknown tool is passed
     /// straight to the router, which answers "tool not found". Refusals follow the configured
-    /// [`DenialStyle`]; the outcome of an allowed call is reported in the background.
+    /// [`DenialStyle`](super::DenialStyle); the outcome of an allowed call is reported in the background.
     pub async fn call_tool<S>(
         &self,
         router: &ToolRouter<S>,

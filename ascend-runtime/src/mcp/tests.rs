@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::sanitize::MAX_ITEMS;
 use super::*;
-use crate::redact::REDACTED;
 use crate::Error;
+use crate::redact::REDACTED;
 
 #[test]
 fn sanitizing_recurses_and_bounds() {
