@@ -8,14 +8,17 @@
 //! What it shows: how to test an agent whose tools are `#[governed]` without a server, a key or
 //! a network, using `ascend_runtime::testing::MockGovernance`:
 //!
-//! - `MockGovernance::allow_all()` / `deny_all()`, and scripts per action type
-//!   (`.on("database.write", [Decision::Pending, Decision::Allowed])`: the first answer is the
-//!   submit's, the next ones answer the status polls);
-//! - installing the double for one task (`mock.scope(fut).await`) or one thread
-//!   (`let _guard = mock.install_for_thread()`), so tests running in parallel never see each
-//!   other's double;
-//! - asserting on what the tool asked for (`mock.requests()`: action type, resource,
-//!   parameters with secrets redacted) and what it reported (`mock.outcomes()`);
+//! - `MockGovernance::allow_all()` / `deny_all()`, scripted sequences per action type
+//!   (`.on("transaction", [Decision::Pending, Decision::Allowed])`: each submit and each status
+//!   poll takes the next answer, across calls; the last repeats), and decisions made from the
+//!   action's content (`.respond_with(|action| ..)`);
+//! - installing the double for one task (`mock.scope(fut).await`, or `mock.scope_owned(fut)`
+//!   to spawn it), one thread (`let _guard = mock.install_for_thread()`), or every task of one
+//!   test (`mock.block_on(fut)`: an agent that fans out with `tokio::spawn`), so tests running
+//!   in parallel never see each other's double;
+//! - asserting on what the tool asked for (`mock.assert_requested("transaction")`,
+//!   `mock.requests()`: action type, resource, parameters with secrets redacted) and what it
+//!   reported (`mock.outcomes()`);
 //! - the kill switch (`mock.trigger_kill_switch(..)`) and an unreachable service in fail-open
 //!   mode (`MockGovernance::unavailable().fail_open()`).
 //!
@@ -24,7 +27,7 @@
 use std::process::ExitCode;
 
 use ascend_runtime::testing::MockGovernance;
-use ascend_runtime::{Decision, Error, Outcome};
+use ascend_runtime::{AgentAction, Decision, Error, Outcome};
 
 /// The code under test: an agent's tools and one piece of business logic using them.
 mod agent {
@@ -65,6 +68,25 @@ mod agent {
     )]
     pub fn email_customer(to: &str, text: &str) -> String {
         format!("sent {} characters to {to}", text.len())
+    }
+
+    /// Fan-out: every refund of a batch on its own task.
+    pub async fn refund_batch(orders: &[(&str, i64)]) -> Vec<Result<String, RefundError>> {
+        let tasks: Vec<_> = orders
+            .iter()
+            .map(|&(order, amount)| {
+                let order = order.to_owned();
+                tokio::spawn(async move { refund(&order, amount, "tok_live_123").await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            match task.await {
+                Ok(result) => results.push(result),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        results
     }
 
     /// The business logic: refund, then tell the customer.
@@ -151,6 +173,45 @@ async fn approval_then_allowed() -> Result<(), String> {
     )
 }
 
+fn fan_out_reaches_every_spawned_task() -> Result<(), String> {
+    // Large refunds are denied, decided from the request's content.
+    let mock = MockGovernance::allow_all().respond_with(|action: &AgentAction| {
+        match action
+            .risk_indicators
+            .get("amount")
+            .and_then(|a| a.as_i64())
+        {
+            Some(amount) if amount > 500 => Decision::Denied,
+            _ => Decision::Allowed,
+        }
+    });
+    let orders = [
+        ("ord_20", 10),
+        ("ord_21", 900),
+        ("ord_22", 30),
+        ("ord_23", 40),
+    ];
+    // `block_on` runs the test on a runtime whose every thread uses the double: the tasks the
+    // agent spawns reach it. (It starts its own runtime, so call it outside one: from a plain
+    // `#[test]`, or, as here inside `main`'s runtime, from a scoped thread.)
+    let results = std::thread::scope(|s| {
+        s.spawn(|| mock.block_on(agent::refund_batch(&orders)))
+            .join()
+            .map_err(|_| "the batch panicked".to_owned())
+    })?;
+    let allowed = results.iter().filter(|r| r.is_ok()).count();
+    ensure(
+        allowed == 3,
+        format!("3 of 4 allowed expected, got {results:?}"),
+    )?;
+    mock.assert_request_count(4);
+    let big = mock
+        .requests_for("transaction")
+        .into_iter()
+        .find(|a| a.resource_id.as_deref() == Some("ord_21"));
+    ensure(big.is_some(), "the denied refund was asked for too")
+}
+
 fn sync_tool_fallback_on_denial() -> Result<(), String> {
     let mock = MockGovernance::deny_all();
     let _guard = mock.install_for_thread();
@@ -204,6 +265,10 @@ async fn scenarios() -> Vec<Scenario> {
         (
             "pending then approved: the call waits, then runs",
             approval_then_allowed().await,
+        ),
+        (
+            "fan-out: every spawned refund reaches the double, decided by content",
+            fan_out_reaches_every_spawned_task(),
         ),
         (
             "sync tool denied: on_denied answers",
@@ -262,6 +327,11 @@ mod tests {
     #[tokio::test]
     async fn pending_then_allowed() {
         assert_eq!(approval_then_allowed().await, Ok(()));
+    }
+
+    #[test]
+    fn fan_out() {
+        assert_eq!(fan_out_reaches_every_spawned_task(), Ok(()));
     }
 
     #[test]

@@ -181,7 +181,7 @@ fn bench_async(c: &mut Criterion) {
             use p::autoref::*;
             i += 1;
             let customer_id = black_box("cust_42");
-            let call = p::Call::new(&META, p::global());
+            let call = p::Call::new(&META, Some(p::global()));
             black_box(call.action(
                 p::text("payments"),
                 Some(p::display(&customer_id)),

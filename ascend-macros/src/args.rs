@@ -8,23 +8,89 @@ use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::{Expr, ExprLit, Ident, Lit, LitBool, LitInt, LitStr, Path, Token};
 
-/// Every argument the attribute accepts, in the order the docs list them.
-pub(crate) const VALID_KEYS: &[&str] = &[
-    "action_type",
-    "resource",
-    "resource_id",
-    "risk_indicators(..)",
-    "context(..)",
-    "description",
-    "tool_name",
-    "skip(..)",
-    "skip_all",
-    "on_denied",
-    "wait_for_approval",
-    "approval_timeout_secs",
-    "client",
-    "crate",
-];
+/// Every argument the attribute accepts: the one list that parsing, the "valid arguments"
+/// listing, the typo suggestions and the required-argument checks work from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Key {
+    ActionType,
+    Resource,
+    ResourceId,
+    RiskIndicators,
+    Context,
+    Description,
+    ToolName,
+    Skip,
+    SkipAll,
+    OnDenied,
+    WaitForApproval,
+    ApprovalTimeoutSecs,
+    Client,
+    Crate,
+}
+
+impl Key {
+    /// In the order the docs list them.
+    pub(crate) const ALL: [Key; 14] = [
+        Key::ActionType,
+        Key::Resource,
+        Key::ResourceId,
+        Key::RiskIndicators,
+        Key::Context,
+        Key::Description,
+        Key::ToolName,
+        Key::Skip,
+        Key::SkipAll,
+        Key::OnDenied,
+        Key::WaitForApproval,
+        Key::ApprovalTimeoutSecs,
+        Key::Client,
+        Key::Crate,
+    ];
+
+    /// The name as written in the attribute.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Key::ActionType => "action_type",
+            Key::Resource => "resource",
+            Key::ResourceId => "resource_id",
+            Key::RiskIndicators => "risk_indicators",
+            Key::Context => "context",
+            Key::Description => "description",
+            Key::ToolName => "tool_name",
+            Key::Skip => "skip",
+            Key::SkipAll => "skip_all",
+            Key::OnDenied => "on_denied",
+            Key::WaitForApproval => "wait_for_approval",
+            Key::ApprovalTimeoutSecs => "approval_timeout_secs",
+            Key::Client => "client",
+            Key::Crate => "crate",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Takes a parenthesised list (`skip(..)`), not `= value`.
+    fn is_list(self) -> bool {
+        matches!(self, Key::RiskIndicators | Key::Context | Key::Skip)
+    }
+}
+
+/// `action_type, resource, …, skip(..), …`: for error messages.
+fn valid_keys() -> String {
+    Key::ALL
+        .iter()
+        .map(|k| {
+            if k.is_list() {
+                format!("{}(..)", k.name())
+            } else {
+                k.name().to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// One `key = value` entry of `risk_indicators(..)` or `context(..)`.
 pub(crate) struct Entry {
@@ -55,7 +121,7 @@ pub(crate) struct Args {
 #[derive(Default)]
 pub(crate) struct ArgsParser {
     args: Args,
-    seen: Vec<String>,
+    seen: Vec<Key>,
     errors: Vec<syn::Error>,
 }
 
@@ -68,73 +134,58 @@ impl ArgsParser {
                 &meta.path,
                 format!(
                     "expected an argument name, found a path; valid arguments are: {}",
-                    VALID_KEYS.join(", ")
+                    valid_keys()
                 ),
             ));
             return skip_value(&meta);
         };
-        let key = ident.to_string();
-        let key = key.strip_prefix("r#").unwrap_or(&key).to_owned();
-        let canonical = match key.as_str() {
-            "action_type"
-            | "resource"
-            | "resource_id"
-            | "risk_indicators"
-            | "context"
-            | "description"
-            | "tool_name"
-            | "skip"
-            | "skip_all"
-            | "on_denied"
-            | "wait_for_approval"
-            | "approval_timeout_secs"
-            | "client"
-            | "crate" => key.clone(),
-            _ => {
-                let mut msg = format!("unknown argument `{key}`");
-                if let Some(suggestion) = closest_key(&key) {
-                    msg.push_str(&format!(" (did you mean `{suggestion}`?)"));
-                }
-                msg.push_str(&format!("; valid arguments are: {}", VALID_KEYS.join(", ")));
-                self.errors.push(syn::Error::new(ident.span(), msg));
-                return skip_value(&meta);
+        let written = ident.to_string();
+        let written = written.strip_prefix("r#").unwrap_or(&written).to_owned();
+        let Some(key) = Key::from_name(&written) else {
+            let mut msg = format!("unknown argument `{written}`");
+            if let Some(suggestion) = closest_key(&written) {
+                msg.push_str(&format!(" (did you mean `{suggestion}`?)"));
             }
+            msg.push_str(&format!("; valid arguments are: {}", valid_keys()));
+            self.errors.push(syn::Error::new(ident.span(), msg));
+            return skip_value(&meta);
         };
-        if self.seen.contains(&canonical) {
+        if self.seen.contains(&key) {
             self.errors.push(syn::Error::new(
                 ident.span(),
-                format!("duplicate argument `{key}`: each argument may be given at most once"),
+                format!(
+                    "duplicate argument `{}`: each argument may be given at most once",
+                    key.name()
+                ),
             ));
             return skip_value(&meta);
         }
-        self.seen.push(canonical);
+        self.seen.push(key);
+        self.parse_value(key, ident, &meta)
+    }
 
-        match key.as_str() {
-            "action_type" => {
-                if let Some(lit) = self.string_value(&meta, &key, "\"database.write\"")? {
-                    if lit.value().trim().is_empty() {
-                        self.errors.push(syn::Error::new(
-                            lit.span(),
-                            "`action_type` must not be empty",
-                        ));
-                    }
-                    self.args.action_type = Some(lit);
-                }
+    /// The value of one (known, first-seen) argument.
+    fn parse_value(
+        &mut self,
+        key: Key,
+        ident: &Ident,
+        meta: &ParseNestedMeta<'_>,
+    ) -> syn::Result<()> {
+        let name = key.name();
+        match key {
+            Key::ActionType => {
+                let lit = self.string_value(meta, name, "\"database.write\"")?;
+                self.args.action_type = self.not_blank(lit, name);
             }
-            "description" => {
-                self.args.description = self.string_value(&meta, &key, "\"what it does\"")?;
+            Key::Description => {
+                self.args.description = self.string_value(meta, name, "\"what it does\"")?;
             }
-            "tool_name" => {
-                if let Some(lit) = self.string_value(&meta, &key, "\"update_address\"")? {
-                    if lit.value().trim().is_empty() {
-                        self.errors
-                            .push(syn::Error::new(lit.span(), "`tool_name` must not be empty"));
-                    }
-                    self.args.tool_name = Some(lit);
-                }
+            Key::ToolName => {
+                let lit = self.string_value(meta, name, "\"update_address\"")?;
+                self.args.tool_name = self.not_blank(lit, name);
             }
-            "resource" => {
-                let Some(expr) = self.value(&meta, "resource = \"customer_profiles\"")? else {
+            Key::Resource => {
+                let Some(expr) = self.value(meta, "resource = \"customer_profiles\"")? else {
                     return Ok(());
                 };
                 match &expr {
@@ -144,29 +195,23 @@ impl ArgsParser {
                         self.errors
                             .push(syn::Error::new(s.span(), "`resource` must not be empty"));
                     }
-                    Expr::Lit(ExprLit {
-                        lit: Lit::Str(_), ..
-                    }) => {}
-                    Expr::Lit(ExprLit { lit, .. }) => self.errors.push(syn::Error::new(
-                        lit.span(),
-                        "`resource` must be a string literal or an expression that implements \
-                         `Display`, like `resource = \"customer_profiles\"`",
-                    )),
+                    // Any other literal is an expression like the rest: `42` and `true`
+                    // implement `Display`; `b"x"` does not, and the compiler says so.
                     _ => {}
                 }
                 self.args.resource = Some(expr);
             }
-            "resource_id" => {
-                self.args.resource_id = self.value(&meta, "resource_id = customer_id")?;
+            Key::ResourceId => {
+                self.args.resource_id = self.value(meta, "resource_id = customer_id")?;
             }
-            "on_denied" => {
-                self.args.on_denied = self.value(&meta, "on_denied = my_fallback")?;
+            Key::OnDenied => {
+                self.args.on_denied = self.value(meta, "on_denied = my_fallback")?;
             }
-            "client" => {
-                self.args.client = self.value(&meta, "client = &self.client")?;
+            Key::Client => {
+                self.args.client = self.value(meta, "client = &self.client")?;
             }
-            "wait_for_approval" => {
-                let Some(expr) = self.value(&meta, "wait_for_approval = false")? else {
+            Key::WaitForApproval => {
+                let Some(expr) = self.value(meta, "wait_for_approval = false")? else {
                     return Ok(());
                 };
                 match expr {
@@ -179,8 +224,8 @@ impl ArgsParser {
                     )),
                 }
             }
-            "approval_timeout_secs" => {
-                let Some(expr) = self.value(&meta, "approval_timeout_secs = 60")? else {
+            Key::ApprovalTimeoutSecs => {
+                let Some(expr) = self.value(meta, "approval_timeout_secs = 60")? else {
                     return Ok(());
                 };
                 match expr {
@@ -194,9 +239,9 @@ impl ArgsParser {
                     )),
                 }
             }
-            "crate" => {
+            Key::Crate => {
                 if let Some(lit) =
-                    self.string_value(&meta, &key, "\"my_reexport::ascend_runtime\"")?
+                    self.string_value(meta, name, "\"my_reexport::ascend_runtime\"")?
                 {
                     match lit.parse::<Path>() {
                         Ok(path) => self.args.krate = Some(path),
@@ -207,68 +252,76 @@ impl ArgsParser {
                     }
                 }
             }
-            "skip_all" => {
+            Key::SkipAll => {
                 if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
                     self.errors.push(syn::Error::new(
                         ident.span(),
                         "`skip_all` takes no value: write `skip_all`",
                     ));
-                    return skip_value(&meta);
+                    return skip_value(meta);
                 }
                 self.args.skip_all = true;
             }
-            "skip" => {
-                if !meta.input.peek(syn::token::Paren) {
-                    self.errors.push(syn::Error::new(
-                        ident.span(),
-                        "expected a list of parameter names: `skip(pool, conn)`",
-                    ));
-                    return skip_value(&meta);
-                }
-                let mut names = Vec::new();
-                let mut errors = Vec::new();
-                meta.parse_nested_meta(|inner| {
-                    match inner.path.get_ident() {
-                        Some(name) if inner.input.is_empty() || inner.input.peek(Token![,]) => {
-                            names.push(name.clone())
-                        }
-                        _ => {
-                            errors.push(syn::Error::new_spanned(
-                                &inner.path,
-                                "expected a parameter name: `skip(pool, conn)`",
-                            ));
-                            skip_value(&inner)?;
-                        }
-                    }
-                    Ok(())
-                })?;
-                self.errors.extend(errors);
-                self.args.skip = names;
-            }
-            "risk_indicators" | "context" => {
-                let entries = self.entries(&meta, &key)?;
-                if key == "context" {
-                    self.args.context = entries;
-                } else {
-                    self.args.risk_indicators = entries;
-                }
-            }
-            _ => {}
+            Key::Skip => return self.skip_list(ident, meta),
+            Key::RiskIndicators => self.args.risk_indicators = self.entries(meta, name)?,
+            Key::Context => self.args.context = self.entries(meta, name)?,
         }
         Ok(())
+    }
+
+    /// `skip(a, b)`: parameter names.
+    fn skip_list(&mut self, ident: &Ident, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+        if !meta.input.peek(syn::token::Paren) {
+            self.errors.push(syn::Error::new(
+                ident.span(),
+                "expected a list of parameter names: `skip(pool, conn)`",
+            ));
+            return skip_value(meta);
+        }
+        let mut names = Vec::new();
+        let mut errors = Vec::new();
+        meta.parse_nested_meta(|inner| {
+            match inner.path.get_ident() {
+                Some(name) if inner.input.is_empty() || inner.input.peek(Token![,]) => {
+                    names.push(name.clone())
+                }
+                _ => {
+                    errors.push(syn::Error::new_spanned(
+                        &inner.path,
+                        "expected a parameter name: `skip(pool, conn)`",
+                    ));
+                    skip_value(&inner)?;
+                }
+            }
+            Ok(())
+        })?;
+        self.errors.extend(errors);
+        self.args.skip = names;
+        Ok(())
+    }
+
+    /// Records an error when a string argument is blank; the literal is kept either way.
+    fn not_blank(&mut self, lit: Option<LitStr>, key: &str) -> Option<LitStr> {
+        if let Some(blank) = lit.as_ref().filter(|l| l.value().trim().is_empty()) {
+            self.errors.push(syn::Error::new(
+                blank.span(),
+                format!("`{key}` must not be empty"),
+            ));
+        }
+        lit
     }
 
     /// Finish: check what is required; returns the arguments understood so far and, when anything
     /// was wrong, every error found.
     pub(crate) fn finish(mut self) -> (Args, Option<syn::Error>) {
-        if self.args.action_type.is_none() && !self.seen.iter().any(|k| k == "action_type") {
+        if self.args.action_type.is_none() && !self.seen.contains(&Key::ActionType) {
             self.errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `action_type`: write `#[governed(action_type = \"database.write\", \
                  resource = \"...\")]`",
             ));
         }
-        if self.args.resource.is_none() && !self.seen.iter().any(|k| k == "resource") {
+        if self.args.resource.is_none() && !self.seen.contains(&Key::Resource) {
             self.errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `resource`: write `#[governed(action_type = \"...\", \
@@ -408,9 +461,9 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 
 /// The valid key closest to a misspelt one, when it is close enough to be a likely typo.
 fn closest_key(key: &str) -> Option<&'static str> {
-    VALID_KEYS
+    Key::ALL
         .iter()
-        .map(|k| k.trim_end_matches("(..)"))
+        .map(|k| k.name())
         .map(|k| (k, edit_distance(key, k)))
         .filter(|(k, d)| *d <= (k.len() / 3).max(1))
         .min_by_key(|(_, d)| *d)

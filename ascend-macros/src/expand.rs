@@ -9,7 +9,8 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Block, Expr, ExprLit, ItemFn, Lit, LitStr, Stmt};
+use syn::visit_mut::VisitMut;
+use syn::{Block, Expr, ExprLit, FnArg, ItemFn, Lit, LitStr, Stmt};
 
 use crate::shape::{Model, Shape, tail_async_block_mut};
 
@@ -55,12 +56,13 @@ pub(crate) fn expand(model: &Model, mut item: ItemFn) -> TokenStream {
         }
     };
 
-    let async_body = |inner: &Block| {
+    let typed_body = |inner: &Block| typed_body(inner, output, &private);
+    let authorize_async = |inner: &Block| {
+        let body = typed_body(inner);
         quote! {
-            #prologue
             match #call.authorize(#action).await {
                 ::core::result::Result::Ok(#gate) => {
-                    let #ret = #gate.run::<#output, _>(async move #inner).await;
+                    let #ret = #gate.run(async move #body).await;
                     #gate.finish(#outcome);
                     #ret
                 }
@@ -71,7 +73,8 @@ pub(crate) fn expand(model: &Model, mut item: ItemFn) -> TokenStream {
 
     match &model.shape {
         Shape::Async => {
-            let body = async_body(&item.block);
+            let decide = authorize_async(&item.block);
+            let body = quote!(#prologue #decide);
             *item.block = verbatim_block(&item.block, body);
         }
         Shape::Sync => {
@@ -90,13 +93,66 @@ pub(crate) fn expand(model: &Model, mut item: ItemFn) -> TokenStream {
             *item.block = verbatim_block(&item.block, body);
         }
         Shape::Future => {
+            // The request is built when the function is called, before the statements that
+            // precede the returned future (which may move the arguments); the decision is asked
+            // for when the future is first polled. `Model` has checked that those statements
+            // only capture values, so nothing runs ungoverned.
             if let Some(async_block) = tail_async_block_mut(&mut item.block) {
-                let body = async_body(&async_block.block);
-                async_block.block = verbatim_block(&async_block.block, body);
+                let decide = authorize_async(&async_block.block);
+                async_block.block = verbatim_block(&async_block.block, decide);
             }
+            let mut stmts = vec![Stmt::Expr(Expr::Verbatim(prologue), None)];
+            stmts.append(&mut item.block.stmts);
+            item.block.stmts = stmts;
         }
     }
     quote!(#item)
+}
+
+/// `{ let ret: Output = { body }; ret }`: the body checked against the function's return type,
+/// so that its value coerces as in the original function (`Ok(s)` with `s: &String` for a
+/// `Result<&str, _>`, `Ok(Box::new(n))` for a `Result<Box<dyn Trait>, _>`). An async block has
+/// no expected type of its own; `return` expressions inside the body get theirs through
+/// `__private::typed::<Output>(..)`.
+fn typed_body(inner: &Block, output: &syn::Type, private: &TokenStream) -> TokenStream {
+    let ret = syn::Ident::new("__ascend_value", Span::mixed_site());
+    let mut inner = inner.clone();
+    TypedReturns { output, private }.visit_block_mut(&mut inner);
+    quote! {
+        {
+            #[allow(clippy::let_and_return)]
+            let #ret: #output = #inner;
+            #[allow(unreachable_code)]
+            #ret
+        }
+    }
+}
+
+/// Gives every `return <expr>` of the body (not of nested closures, async blocks or items) the
+/// function's return type as its expected type.
+struct TypedReturns<'a> {
+    output: &'a syn::Type,
+    private: &'a TokenStream,
+}
+
+impl VisitMut for TypedReturns<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Closure(_) | Expr::Async(_) => {}
+            Expr::Return(r) => {
+                if let Some(value) = r.expr.as_mut() {
+                    self.visit_expr_mut(value);
+                    let (output, private) = (self.output, self.private);
+                    let span = value.span();
+                    let typed = quote_spanned!(span=> #private::typed::<#output>(#value));
+                    **value = Expr::Verbatim(typed);
+                }
+            }
+            _ => syn::visit_mut::visit_expr_mut(self, expr),
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 }
 
 /// A block with the original braces (and so the original span) holding `tokens`.
@@ -134,7 +190,7 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
 
     let client = match &args.client {
         Some(expr) => quote_spanned!(expr.span()=> #private::client_from(&(#expr))),
-        None => quote!(#private::global()),
+        None => quote!(::core::option::Option::None),
     };
 
     let resource = match &args.resource {
@@ -176,8 +232,16 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
     let indicators = entries(&args.risk_indicators);
     let context = entries(&args.context);
 
+    let is_method =
+        args.tool_name.is_none() && matches!(item.sig.inputs.first(), Some(FnArg::Receiver(_)));
+    let (constructor, self_type) = if is_method {
+        (quote!(method), quote!(, ::core::any::type_name::<Self>()))
+    } else {
+        (quote!(new), TokenStream::new())
+    };
+
     quote! {
-        let #call = #private::Call::new(
+        let #call = #private::Call::#constructor(
             &#private::Meta {
                 action_type: #action_type,
                 tool_name: #tool_name,
@@ -187,7 +251,8 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
                 wait_for_approval: #wait,
                 approval_timeout_secs: #timeout,
             },
-            #client,
+            #client
+            #self_type
         );
         let #action = {
             use #private::autoref::*;
@@ -214,7 +279,14 @@ fn denied(model: &Model, private: &TokenStream, l: &Locals) -> TokenStream {
         Some(handler) => {
             let span = handler.span();
             let private = respan(private.clone(), span);
-            quote_spanned!(span=> #private::on_denied::<#output, _>(#handler, #err))
+            match model.shape {
+                Shape::Sync => {
+                    quote_spanned!(span=> #private::on_denied::<#output, _>(#handler, #err))
+                }
+                Shape::Async | Shape::Future => quote_spanned! {span=>
+                    #private::on_denied_async::<#output, _, _, _>(#handler, #err).await
+                },
+            }
         }
         None => {
             let span = model.output_span;

@@ -78,10 +78,10 @@ use crate::shape::Model;
 /// | `risk_indicators(k = v, ..)` | literal or expression values (`Serialize`) | none |
 /// | `context(k = v, ..)` | literal or expression values (`Serialize`) | none |
 /// | `description = ".."` | string literal | none |
-/// | `tool_name = ".."` | string literal | the function's name |
+/// | `tool_name = ".."` | string literal | the function's name (`Type::method` for a method) |
 /// | `skip(a, b)` | parameter names not sent | none |
 /// | `skip_all` | send no parameter | off |
-/// | `on_denied = ..` | path or closure `FnOnce(ascend_runtime::Error) -> Ret` | `Err(E::from(error))` |
+/// | `on_denied = ..` | path or closure `FnOnce(ascend_runtime::Error) -> Ret` (or `-> impl Future<Output = Ret>` on async fns) | `Err(E::from(error))` |
 /// | `wait_for_approval = ..` | `true` / `false` | `true` |
 /// | `approval_timeout_secs = ..` | integer literal ≥ 1 | `60` |
 /// | `client = ..` | expression giving an `AscendClient` (or `&AscendClient`, `Arc<AscendClient>`) | the global client |
@@ -131,7 +131,9 @@ use crate::shape::Model;
 ///
 /// ## `description` and `tool_name`
 ///
-/// Sent in the action's details; `tool_name` defaults to the function's name:
+/// Sent in the action's details; `tool_name` defaults to the function's name, and for a method
+/// (a `self` receiver) to `Type::method` (the last segment of `Self`'s type name), so that two
+/// types' `call` methods are told apart:
 ///
 /// ```
 /// # use ascend_runtime::{governed, Error};
@@ -201,12 +203,35 @@ use crate::shape::Model;
 /// }
 /// ```
 ///
+/// On an `async fn` (or a function returning a future) the handler may be async too — an
+/// `async fn`, or a closure returning an `async` block; its future is awaited:
+///
+/// ```
+/// # use ascend_runtime::{governed, Error};
+/// async fn queue_for_review(error: Error) -> String {
+///     // e.g. write to a review queue
+///     format!("queued: {error}")
+/// }
+///
+/// #[governed(action_type = "communication", resource = "email", on_denied = queue_for_review)]
+/// async fn send(to: &str) -> String {
+///     format!("sent to {to}")
+/// }
+///
+/// #[governed(action_type = "communication", resource = "email",
+///            on_denied = |e| async move { format!("not sent: {e}") })]
+/// async fn send_later(to: &str) -> String {
+///     format!("sent to {to}")
+/// }
+/// ```
+///
 /// ## `wait_for_approval` and `approval_timeout_secs`
 ///
 /// How a pending decision (a human must approve) is handled. By default the call waits up to
 /// 60 s; a pending decision not approved in time is **not** allowed
 /// (`Error::ApprovalTimeout`). With `wait_for_approval = false` a pending decision is not
-/// waited for and the body does not run.
+/// waited for and the body does not run: the refusal is `Error::PendingApproval { action_id,
+/// approval_request_id }`.
 ///
 /// ```
 /// # use ascend_runtime::{governed, Error};
@@ -264,12 +289,21 @@ use crate::shape::Model;
 ///   `main`, from a plain thread, and inside a tokio runtime of either flavour.
 /// - A `fn` returning `Pin<Box<dyn Future<Output = T> ..>>` whose body ends in
 ///   `Box::pin(async move { .. })`, or returning `impl Future<Output = T>` whose body ends in
-///   `async move { .. }` — the shape `async-trait` and rmcp's `#[tool]` produce: governance runs
-///   when the future is first polled, not when it is created.
+///   `async move { .. }` — the shape `async-trait` and rmcp's `#[tool]` produce: the request is
+///   built from the arguments when the function is called, and governance is asked when the
+///   future is first polled. Statements before the returned `async` block run at the call,
+///   before any decision, so they may only capture values — `let` bindings of a path, a field, a
+///   reference, a literal or a tuple of those, or a `.clone()` / `.to_owned()` / `.to_string()` /
+///   `.into()` / `.as_ref()` / `.as_str()` / `.borrow()` of one, `Arc::clone(&x)`; and items.
+///   Anything else (a call, a macro, arithmetic) is a compile error asking to move it into the
+///   `async` block, so nothing runs ungoverned.
 /// - Methods with `&self`, `&mut self` or `self`; generics and `where` clauses; `impl Trait`
 ///   arguments and return types; `unsafe fn`. A `const fn` is refused.
 ///
-/// The body keeps its meaning: `?` and `return` leave the body (the outcome is still reported),
+/// The body keeps its meaning: its value coerces to the declared return type as without the
+/// attribute (`Ok(s)` with `s: &String` for `Result<&str, _>`, `Ok(Box::new(n))` for
+/// `Result<Box<dyn Display>, _>`, in tail position and in `return`), `?` and `return` leave the
+/// body (the outcome is still reported),
 /// inner attributes apply to the whole function, and the generated code uses only absolute paths
 /// and hygienic local names, so a `use` or a local inside the body cannot change it.
 ///
@@ -296,14 +330,17 @@ use crate::shape::Model;
 ///
 /// # What runs, in order
 ///
-/// 1. The client is chosen (`client = ..` or the global one) and a `governed` tracing span
-///    opens (fields `action_type`, `tool`, then `action_id`, `decision`, `risk_score`,
-///    `outcome`).
-/// 2. The request is built from the arguments (before the body can move them).
-/// 3. The decision is asked for (and a pending one waited for).
+/// 1. `client = ..` is evaluated, and a `governed` tracing span opens (fields `action_type`,
+///    `tool`, then `action_id`, `decision`, `risk_score`, `outcome`).
+/// 2. The request is built from the arguments (before the body — or the statements before a
+///    returned future — can move them).
+/// 3. The decision is asked for (and a pending one waited for), from `client = ..` or else the
+///    global client as seen at that moment (for a returned future: when it is first polled, so
+///    a future created outside a test double's scope and awaited inside it uses the double).
 /// 4. Allowed: the body runs inside the span; then its outcome is reported in the background —
 ///    `Completed` with its duration, or `Failed` with the error's `Display` (`Debug`, or the
-///    error's type name, when `Display` is missing) when it returned `Err`. Reporting never
+///    error's type name, when `Display` is missing) when it returned `Err`, or `Failed` with
+///    `"panicked: <message>"` when it panicked (the panic then continues). Reporting never
 ///    delays the return value.
 /// 5. Not allowed: `on_denied(error)`, or `Err(E::from(error))`.
 #[proc_macro_attribute]

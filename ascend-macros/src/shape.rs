@@ -108,7 +108,10 @@ impl Model {
             (Shape::Async, declared, declared_span)
         } else if let Some(out) = future_output(&declared) {
             let span = out.span();
-            if tail_async_block(&item.block).is_none() {
+            if tail_async_block(&item.block).is_some() {
+                let prefix = &item.block.stmts[..item.block.stmts.len() - 1];
+                errors.extend(prefix.iter().filter_map(effectful_statement));
+            } else {
                 errors.push(syn::Error::new(
                     declared_span,
                     "`#[governed]` on a function returning a future needs its body to end in \
@@ -133,6 +136,83 @@ impl Model {
             output,
             output_span,
         })
+    }
+}
+
+/// A statement before the returned `async` block runs when the function is called, before
+/// governance decides (the decision is asked for when the future is first polled): it would run
+/// even when the call is then denied. Only statements that capture values are allowed there —
+/// `let` bindings of a path, a field, a reference, a literal, a tuple of those, or a
+/// `.clone()`/`.to_owned()`/`.to_string()`/`.into()`/`.as_ref()`/`.as_str()`/`.borrow()` of
+/// one, or `Arc::clone(&x)`-style calls — and items (`use`, nested `fn`).
+fn effectful_statement(stmt: &Stmt) -> Option<syn::Error> {
+    let pure = match stmt {
+        Stmt::Item(_) => true,
+        Stmt::Local(local) => local.diverge_is_none() && local.init_is_capture(),
+        Stmt::Expr(..) | Stmt::Macro(_) => false,
+    };
+    (!pure).then(|| {
+        syn::Error::new_spanned(
+            stmt,
+            "`#[governed]`: a statement before the returned `async` block runs when the function \
+             is called, before governance decides, and would run even when the call is denied; \
+             only bindings that capture values may come first (`let x = y;`, \
+             `let client = self.client.clone();`): move this statement into the `async` block",
+        )
+    })
+}
+
+trait LocalExt {
+    fn diverge_is_none(&self) -> bool;
+    fn init_is_capture(&self) -> bool;
+}
+
+impl LocalExt for syn::Local {
+    fn diverge_is_none(&self) -> bool {
+        self.init.as_ref().is_none_or(|init| init.diverge.is_none())
+    }
+
+    fn init_is_capture(&self) -> bool {
+        self.init.as_ref().is_none_or(|init| is_capture(&init.expr))
+    }
+}
+
+/// An expression that only reads or copies values (see [`effectful_statement`]).
+fn is_capture(expr: &Expr) -> bool {
+    const CAPTURING_METHODS: &[&str] = &[
+        "clone",
+        "to_owned",
+        "to_string",
+        "into",
+        "as_ref",
+        "as_str",
+        "borrow",
+    ];
+    match expr {
+        Expr::Path(_) | Expr::Lit(_) => true,
+        Expr::Reference(r) => is_capture(&r.expr),
+        Expr::Field(f) => is_capture(&f.base),
+        Expr::Paren(p) => is_capture(&p.expr),
+        Expr::Group(g) => is_capture(&g.expr),
+        Expr::Tuple(t) => t.elems.iter().all(is_capture),
+        Expr::MethodCall(m) => {
+            m.args.is_empty()
+                && m.turbofish.is_none()
+                && CAPTURING_METHODS.iter().any(|name| m.method == name)
+                && is_capture(&m.receiver)
+        }
+        Expr::Call(c) => {
+            let Expr::Path(func) = &*c.func else {
+                return false;
+            };
+            func.path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "clone")
+                && c.args.len() == 1
+                && c.args.iter().all(is_capture)
+        }
+        _ => false,
     }
 }
 

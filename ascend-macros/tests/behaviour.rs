@@ -204,7 +204,27 @@ async fn pending_without_waiting_does_not_run() {
     let mock = MockGovernance::allow_all().on("approval.needed", [Decision::Pending]);
     let runs = Runs::default();
     let result = mock.scope(pay_no_wait(&runs, 5)).await;
-    assert!(result.is_err(), "{result:?}");
+    // Issue #12, defect 5: not an `ApprovalTimeout { waited: 0ns }`.
+    match result {
+        Err(ToolError::Governance(
+            ref e @ Error::PendingApproval {
+                ref action_id,
+                ref approval_request_id,
+            },
+        )) => {
+            assert_eq!(action_id, "1");
+            assert_eq!(approval_request_id.as_deref(), Some("mock-approval"));
+            assert_eq!(
+                e.refusal_kind(),
+                ascend_runtime::RefusalKind::ApprovalPending
+            );
+            assert_eq!(
+                e.to_string(),
+                "action 1 is pending human approval (approval request mock-approval)"
+            );
+        }
+        other => panic!("expected PendingApproval, got {other:?}"),
+    }
     assert_eq!(runs.count(), 0);
 }
 
@@ -394,7 +414,7 @@ async fn parameters_sent_match_the_arguments_with_skip_and_redaction() {
     let details = serde_json::Value::Object(requests[1].action_details.clone());
     assert_eq!(
         details,
-        json!({"tool_name": "read"}),
+        json!({"tool_name": "Repo::read"}),
         "skip_all sends no parameter"
     );
 }
@@ -517,4 +537,167 @@ async fn rmcp_tools_stay_routed_and_governed_in_either_order() {
         "behaviour::mcp::LookupRequest"
     );
     assert_eq!(requests[1].action_type, "database.delete");
+}
+
+// ---- issue #12 ---------------------------------------------------------------------------
+
+#[governed(action_type = "compute", resource = "numbers")]
+async fn explode(runs: &Runs, n: u32) -> Result<u32, ToolError> {
+    runs.hit();
+    if n > 0 {
+        panic!("boom {n}");
+    }
+    Ok(n)
+}
+
+#[governed(action_type = "compute", resource = "numbers")]
+fn explode_sync(n: u32) -> Result<u32, ToolError> {
+    assert!(n == 0, "sync boom {n}");
+    Ok(n)
+}
+
+#[tokio::test]
+async fn a_panicking_body_reports_failed_and_the_panic_continues() {
+    let mock = MockGovernance::allow_all();
+    let runs = Runs::default();
+    let r = runs.clone();
+    let client = mock.client();
+    let joined = tokio::spawn(ascend_runtime::global::scope(client, async move {
+        explode(&r, 3).await
+    }))
+    .await;
+    let panic = joined.expect_err("the panic reaches the caller");
+    assert!(panic.is_panic());
+    let message = panic.into_panic();
+    assert_eq!(
+        message.downcast_ref::<String>().map(String::as_str),
+        Some("boom 3")
+    );
+    assert_eq!(runs.count(), 1);
+
+    let _guard = mock.install_for_thread();
+    let caught = std::panic::catch_unwind(|| explode_sync(4));
+    assert!(caught.is_err());
+
+    let outcomes = mock.outcomes();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    let errors: Vec<&str> = outcomes
+        .iter()
+        .map(|(_, o)| match o {
+            Outcome::Failed { error, .. } => error.as_str(),
+            Outcome::Completed { .. } => "completed",
+        })
+        .collect();
+    assert_eq!(errors, ["panicked: boom 3", "panicked: sync boom 4"]);
+}
+
+struct Tool;
+struct SendTool;
+
+impl Tool {
+    #[governed(action_type = "tool.call", resource = "tools")]
+    async fn call(&self) -> Result<(), ToolError> {
+        Ok(())
+    }
+}
+
+impl SendTool {
+    #[governed(action_type = "tool.call", resource = "tools")]
+    async fn call(&self) -> Result<(), ToolError> {
+        Ok(())
+    }
+
+    #[governed(action_type = "tool.call", resource = "tools", tool_name = "send")]
+    fn named(&self) -> Result<(), ToolError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_method_is_named_after_its_type() {
+    let mock = MockGovernance::allow_all();
+    mock.scope(async {
+        Tool.call().await.expect("allowed");
+        SendTool.call().await.expect("allowed");
+        SendTool.named().expect("allowed");
+    })
+    .await;
+    let names: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|a| {
+            a.action_details["tool_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names, ["Tool::call", "SendTool::call", "send"]);
+}
+
+#[governed(action_type = "compute", resource = 42, resource_id = true)]
+async fn literal_resource() -> Result<(), ToolError> {
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_non_string_literal_resource_is_displayed() {
+    let mock = MockGovernance::allow_all();
+    mock.scope(literal_resource()).await.expect("allowed");
+    let requests = mock.requests();
+    assert_eq!(requests[0].resource, "42");
+    assert_eq!(requests[0].resource_id.as_deref(), Some("true"));
+}
+
+#[governed(action_type = "message.send", resource = "email",
+           on_denied = |e| async move { tokio::task::yield_now().await; format!("later: {e}") })]
+async fn send_later(runs: &Runs, to: &str) -> String {
+    runs.hit();
+    format!("sent to {to}")
+}
+
+async fn explain(e: Error) -> Result<String, ToolError> {
+    Ok(format!("explained: {}", e.refusal_kind().as_str()))
+}
+
+#[governed(action_type = "message.send", resource = "email", on_denied = explain)]
+async fn send_explained(to: &str) -> Result<String, ToolError> {
+    Ok(format!("sent to {to}"))
+}
+
+#[tokio::test]
+async fn async_on_denied_handlers_are_awaited() {
+    let mock = MockGovernance::deny_all();
+    let runs = Runs::default();
+    let answer = mock.scope(send_later(&runs, "a")).await;
+    assert_eq!(answer, "later: action denied: denied by MockGovernance");
+    assert_eq!(runs.count(), 0);
+    let answer = mock.scope(send_explained("a")).await;
+    assert_eq!(answer.ok().as_deref(), Some("explained: denied"));
+}
+
+#[governed(action_type = "database.write", resource = "names")]
+fn rename_later(s: String) -> impl std::future::Future<Output = Result<String, ToolError>> {
+    let t = s;
+    async move { Ok(t) }
+}
+
+#[tokio::test]
+async fn a_future_returning_fn_with_a_prefix_is_governed_when_polled() {
+    let denied = MockGovernance::deny_all();
+    let fut = rename_later("ann".into());
+    assert!(
+        denied.requests().is_empty(),
+        "nothing is asked before the first poll"
+    );
+    let result = denied.scope(fut).await;
+    assert!(
+        matches!(result, Err(ToolError::Governance(Error::Denied(_)))),
+        "{result:?}"
+    );
+    assert_eq!(denied.requests()[0].action_details["s"], "ann");
+
+    let allowed = MockGovernance::allow_all();
+    let result = allowed.scope(rename_later("bob".into())).await;
+    assert_eq!(result.ok().as_deref(), Some("bob"));
 }

@@ -154,3 +154,25 @@ impl ActionType {
     /// Deleting from a database.
     pub const DATABASE_DELETE: &'static str = "database.delete";
 }
+
+/// A fresh idempotency key for one submit: a random (version 4) UUID drawn from the calling
+/// thread's fast RNG instead of the operating system's (no system call per governed call).
+/// The key only has to be unique — retries of one submit reuse it so the server never creates
+/// a second action — not secret: the request carrying it is authenticated by the API key.
+pub(crate) fn idempotency_key() -> String {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+        .into_uuid()
+        .to_string()
+}
+
+#[cfg(test)]
+mod key_tests {
+    #[test]
+    fn idempotency_keys_are_v4_uuids_and_differ() {
+        let a = super::idempotency_key();
+        let b = super::idempotency_key();
+        assert_ne!(a, b);
+        let parsed = uuid::Uuid::parse_str(&a).map(|u| u.get_version_num());
+        assert_eq!(parsed.ok(), Some(4));
+    }
+}

@@ -270,7 +270,7 @@ impl AscendClient {
 
     /// What a governed call uses: `Ok` only when the action may run (allowed, or a fail-open
     /// synthetic decision). Denied → [`Error::Denied`]; pending not decided in time →
-    /// [`Error::ApprovalTimeout`]; kill switch → [`Error::KillSwitch`]; unreachable in
+    /// [`Error::ApprovalTimeout`]; pending without waiting → [`Error::PendingApproval`]; kill switch → [`Error::KillSwitch`]; unreachable in
     /// fail-closed mode → the transport error.
     pub async fn authorize(
         &self,
@@ -281,6 +281,13 @@ impl AscendClient {
             return Err(self.inner.kill.error());
         }
         let decision = self.evaluate_action(action, opts).await?;
+        if decision.is_pending() {
+            // Only reached without waiting (a wait ends decided or in `ApprovalTimeout`).
+            return Err(Error::PendingApproval {
+                action_id: decision.action_id,
+                approval_request_id: decision.approval_request_id,
+            });
+        }
         decision_to_result(decision, Duration::ZERO)
     }
 
@@ -296,7 +303,7 @@ impl AscendClient {
     }
 
     async fn submit_prepared(&self, action: &AgentAction) -> Result<AuthorizationDecision> {
-        let key = uuid::Uuid::new_v4().to_string();
+        let key = crate::action::idempotency_key();
         match self.inner.backend.submit(action, &key).await {
             Ok(d) => {
                 self.inner.maybe_flush();

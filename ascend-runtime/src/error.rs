@@ -40,6 +40,16 @@ pub enum Error {
         /// How long the client waited.
         waited: Duration,
     },
+    /// A human must approve the action and the call was made without waiting
+    /// (`wait_for_approval = false`, [`crate::EvaluateOptions::no_wait`]). The action did not
+    /// run; it stays pending until a reviewer decides.
+    #[error("action {action_id} is pending human approval{}", .approval_request_id.as_deref().map(|id| format!(" (approval request {id})")).unwrap_or_default())]
+    PendingApproval {
+        /// The pending action.
+        action_id: String,
+        /// The approval request a reviewer answers, when the service gave one.
+        approval_request_id: Option<String>,
+    },
     /// The client is misconfigured; the message says what to set.
     #[error("configuration error: {0}")]
     Configuration(String),
@@ -149,6 +159,41 @@ impl Error {
         }
     }
 
+    /// Why a governed call did not run, classified once for every front-end (the macro's span
+    /// and logs, the MCP guard, the client's callers).
+    ///
+    /// ```
+    /// use ascend_runtime::{Error, RefusalKind};
+    ///
+    /// let pending = Error::PendingApproval { action_id: "7".into(), approval_request_id: None };
+    /// assert_eq!(pending.refusal_kind(), RefusalKind::ApprovalPending);
+    /// let down = Error::Connection { message: "refused".into() };
+    /// assert_eq!(down.refusal_kind().as_str(), "unavailable");
+    /// ```
+    pub fn refusal_kind(&self) -> RefusalKind {
+        match self {
+            Error::Denied(_) => RefusalKind::Denied,
+            Error::KillSwitch { .. } => RefusalKind::KillSwitch,
+            Error::ApprovalTimeout { .. } => RefusalKind::ApprovalTimeout,
+            Error::PendingApproval { .. } => RefusalKind::ApprovalPending,
+            e if e.is_unavailable() => RefusalKind::Unavailable,
+            _ => RefusalKind::Error,
+        }
+    }
+
+    /// The id of the action governance assigned, when the error carries one (a denial, an
+    /// approval that timed out or is pending).
+    pub fn action_id(&self) -> Option<&str> {
+        let id = match self {
+            Error::Denied(d) => d.action_id.as_str(),
+            Error::ApprovalTimeout { action_id, .. } | Error::PendingApproval { action_id, .. } => {
+                action_id.as_str()
+            }
+            _ => "",
+        };
+        (!id.is_empty()).then_some(id)
+    }
+
     /// A stable machine-readable code, compatible with the Python SDK's `error_code` values.
     pub fn code(&self) -> &'static str {
         match self {
@@ -156,6 +201,7 @@ impl Error {
             Error::Forbidden { .. } => "AUTHZ_DENIED",
             Error::Denied(_) => "AUTHZ_DENIED",
             Error::ApprovalTimeout { .. } => "APPROVAL_TIMEOUT",
+            Error::PendingApproval { .. } => "APPROVAL_PENDING",
             Error::Configuration(_) => "CONFIG_ERROR",
             Error::Conflict { .. } => "CONFLICT",
             Error::Connection { .. } => "CONNECTION_ERROR",
@@ -168,6 +214,39 @@ impl Error {
             Error::Validation { .. } => "VALIDATION_ERROR",
             Error::CircuitOpen { .. } => "CIRCUIT_OPEN",
             Error::Protocol(_) => "PROTOCOL_ERROR",
+        }
+    }
+}
+
+/// Why a governed call did not run: [`Error::refusal_kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefusalKind {
+    /// Governance denied the call (policy, risk, blocked MCP server or tool).
+    Denied,
+    /// The kill switch is active.
+    KillSwitch,
+    /// A human must approve, and nobody decided within the wait.
+    ApprovalTimeout,
+    /// A human must approve and the call did not wait ([`Error::PendingApproval`]).
+    ApprovalPending,
+    /// The governance service could not be consulted and the client fails closed.
+    Unavailable,
+    /// Any other governance error (authentication, configuration, validation, protocol).
+    Error,
+}
+
+impl RefusalKind {
+    /// Stable machine-readable name (`denied`, `kill_switch`, `approval_timeout`,
+    /// `approval_pending`, `unavailable`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalKind::Denied => "denied",
+            RefusalKind::KillSwitch => "kill_switch",
+            RefusalKind::ApprovalTimeout => "approval_timeout",
+            RefusalKind::ApprovalPending => "approval_pending",
+            RefusalKind::Unavailable => "unavailable",
+            RefusalKind::Error => "error",
         }
     }
 }

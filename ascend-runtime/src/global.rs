@@ -1,6 +1,6 @@
 //! The global client the `#[governed]` macro uses.
 //!
-//! [`global`] looks, in order, at: the client installed for the current task
+//! [`global()`] looks, in order, at: the client installed for the current task
 //! ([`MockGovernance::scope`](crate::testing::MockGovernance::scope) or [`scope`]), the client
 //! installed for the current thread ([`install_for_thread`]), the client given to [`init`], and
 //! finally a client built once from the environment. If the environment is incomplete, every

@@ -45,7 +45,7 @@
 //! | [`error`] | the one [`Error`] enum |
 //! | [`backend`] | the [`backend::Backend`] seam (HTTP, test double, in-process engine) |
 //! | [`agent`] | [`AuthorizedAgent`]: execute-if-authorized helpers for one agent identity |
-//! | [`global`] | [`init`] / [`global()`] for `#[governed]` |
+//! | [`mod@global`] | [`init`] / [`global()`] for `#[governed]` |
 //! | [`testing`] | [`testing::MockGovernance`], the test double for your unit tests |
 //! | [`redact`] | the one rule for secret-looking names, and redaction of JSON values |
 //! | [`webhook`] | verifying signed webhook deliveries |
@@ -54,7 +54,8 @@
 //!
 //! Internals: `transport` (one HTTP exchange, status → error), `retry` (backoff, Retry-After),
 //! `circuit` (circuit breaker), `kill_switch` (flag and watch), `events` (push stream),
-//! `outcome` (outcome and fail-open records), `background` (the client's own runtime).
+//! `outcome` (outcome and fail-open records), `lifecycle` (reporting how an allowed call
+//! ended, shared by `#[governed]` and the MCP guard), `background` (the client's own runtime).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -73,6 +74,7 @@ mod events;
 pub mod global;
 mod http;
 mod kill_switch;
+mod lifecycle;
 pub mod operations;
 mod outcome;
 pub mod redact;
@@ -95,7 +97,7 @@ pub use agent::AuthorizedAgent;
 pub use client::{AscendClient, EvaluateOptions, Outcome};
 pub use config::{ClientBuilder, Config, FailMode};
 pub use decision::{AuthorizationDecision, Decision, RiskFactor, RiskLevel};
-pub use error::{Error, Result};
+pub use error::{Error, RefusalKind, Result};
 pub use global::{global, init};
 pub use outcome::FailOpenRecord;
 

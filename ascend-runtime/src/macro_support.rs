@@ -7,17 +7,23 @@
 //! [`Meta`] constant, collects the parameters, and hands over to [`Call`] / [`Gate`], where the
 //! actual work (span, options, decision recording, outcome reporting) is ordinary runtime code.
 
+use std::any::Any;
 use std::borrow::Borrow;
 use std::fmt::Display;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::task::Poll;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::{AgentAction, AscendClient, AuthorizationDecision, Error, EvaluateOptions, Outcome};
+use crate::lifecycle::Running;
+use crate::{
+    AgentAction, AscendClient, AuthorizationDecision, Error, EvaluateOptions, RefusalKind,
+};
 
 // Re-exported so users' crates need no direct dependency on them.
 pub use serde;
@@ -55,15 +61,17 @@ impl Meta {
     }
 }
 
-/// The process's client (task-local and thread-local overrides first; see [`crate::global`]).
+/// The process's client (task-local and thread-local overrides first; see [`crate::global()`]).
 pub fn global() -> crate::Result<AscendClient> {
     crate::global()
 }
 
 /// `client = <expr>`: anything that borrows as an [`AscendClient`] (`AscendClient`,
 /// `&AscendClient`, `Arc<AscendClient>`, …). Cloning is cheap (an `Arc` inside).
-pub fn client_from<C: Borrow<AscendClient> + ?Sized>(client: &C) -> crate::Result<AscendClient> {
-    Ok(client.borrow().clone())
+pub fn client_from<C: Borrow<AscendClient> + ?Sized>(
+    client: &C,
+) -> Option<crate::Result<AscendClient>> {
+    Some(Ok(client.borrow().clone()))
 }
 
 /// A literal resource.
@@ -212,24 +220,54 @@ pub mod autoref {
 /// One governed call before the decision: the client, the span, the compile-time facts.
 pub struct Call {
     meta: &'static Meta,
-    client: crate::Result<AscendClient>,
+    /// `client = ..`, or `None`: the global client, looked up when the decision is asked for
+    /// (so a future created outside a test double's scope and polled inside it uses the double).
+    client: Option<crate::Result<AscendClient>>,
     span: tracing::Span,
+    /// `Type::method` for a method without `tool_name = ..`.
+    method_name: Option<String>,
 }
 
 impl Call {
     /// Start a call: opens the `governed` span (fields `action_id`, `decision`, `risk_score` and
     /// `outcome` are recorded as they become known).
-    pub fn new(meta: &'static Meta, client: crate::Result<AscendClient>) -> Call {
+    pub fn new(meta: &'static Meta, client: Option<crate::Result<AscendClient>>) -> Call {
+        Self::start(meta, client, None)
+    }
+
+    /// Start a call of a method (`self` receiver) whose tool name is not given: the tool is
+    /// named `Type::method` (`self_type` is `type_name::<Self>()`, shortened to its last path
+    /// segment), so that two types' `call` methods are told apart.
+    pub fn method(
+        meta: &'static Meta,
+        client: Option<crate::Result<AscendClient>>,
+        self_type: &'static str,
+    ) -> Call {
+        let name = format!("{}::{}", short_type_name(self_type), meta.tool_name);
+        Self::start(meta, client, Some(name))
+    }
+
+    fn start(
+        meta: &'static Meta,
+        client: Option<crate::Result<AscendClient>>,
+        method_name: Option<String>,
+    ) -> Call {
+        let tool = method_name.as_deref().unwrap_or(meta.tool_name);
         let span = tracing::info_span!(
             "governed",
             action_type = meta.action_type,
-            tool = meta.tool_name,
+            tool,
             action_id = Empty,
             decision = Empty,
             risk_score = Empty,
             outcome = Empty,
         );
-        Call { meta, client, span }
+        Call {
+            meta,
+            client,
+            span,
+            method_name,
+        }
     }
 
     /// The action request: resource, parameters (already skipped/redacted), tool
@@ -250,7 +288,8 @@ impl Call {
             details.insert(name.to_owned(), value);
         }
         // Like the Python SDK: tool_name / description overwrite parameters of the same name.
-        details.insert("tool_name".to_owned(), Value::from(meta.tool_name));
+        let tool = self.method_name.as_deref().unwrap_or(meta.tool_name);
+        details.insert("tool_name".to_owned(), Value::from(tool));
         if let Some(description) = meta.description {
             details.insert("description".to_owned(), Value::from(description));
         }
@@ -271,8 +310,10 @@ impl Call {
 
     /// Ask for a decision. `Ok` only when the body may run.
     pub async fn authorize(self, action: AgentAction) -> crate::Result<Gate> {
-        let Call { meta, client, span } = self;
-        let client = match client {
+        let Call {
+            meta, client, span, ..
+        } = self;
+        let client = match client.unwrap_or_else(crate::global) {
             Ok(c) => c,
             Err(e) => return Err(refused(&span, e)),
         };
@@ -285,8 +326,10 @@ impl Call {
 
     /// Ask for a decision from synchronous code (safe inside a tokio runtime).
     pub fn authorize_blocking(self, action: AgentAction) -> crate::Result<Gate> {
-        let Call { meta, client, span } = self;
-        let client = match client {
+        let Call {
+            meta, client, span, ..
+        } = self;
+        let client = match client.unwrap_or_else(crate::global) {
             Ok(c) => c,
             Err(e) => return Err(refused(&span, e)),
         };
@@ -298,23 +341,25 @@ impl Call {
     }
 }
 
+/// `my_crate::tools::Search<T>` → `Search`.
+fn short_type_name(full: &str) -> &str {
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
 fn refused(span: &tracing::Span, error: Error) -> Error {
-    let decision = match &error {
-        Error::Denied(_) => "denied",
-        Error::ApprovalTimeout { .. } => "approval_timeout",
-        Error::KillSwitch { .. } => "kill_switch",
-        _ => "unavailable",
-    };
-    span.record("decision", decision);
+    let kind = error.refusal_kind();
+    span.record("decision", kind.as_str());
     if let Some(d) = error.decision() {
         record_decision(span, d);
+    } else if let Some(id) = error.action_id() {
+        span.record("action_id", id);
     }
-    span.in_scope(|| {
-        if decision == "unavailable" {
+    span.in_scope(|| match kind {
+        RefusalKind::Unavailable | RefusalKind::Error => {
             tracing::warn!(error = %error, "governed action not run: governance unavailable");
-        } else {
-            tracing::info!(reason = %error, "governed action not allowed");
         }
+        _ => tracing::info!(reason = %error, "governed action not allowed"),
     });
     error
 }
@@ -338,10 +383,8 @@ fn settle(
             span.record("decision", decision.decision.as_str());
             record_decision(&span, &decision);
             Ok(Gate {
-                client,
-                action_id: decision.action_id,
+                running: Running::start(client, decision.action_id),
                 span,
-                started: Instant::now(),
             })
         }
         Err(e) => Err(refused(&span, e)),
@@ -349,41 +392,77 @@ fn settle(
 }
 
 /// An allowed call: runs the body inside the span, then reports its outcome.
+///
+/// A body that panics is reported as [`crate::Outcome::Failed`] (`"panicked: <message>"`) and the
+/// panic then continues unchanged.
 pub struct Gate {
-    client: AscendClient,
-    action_id: String,
+    running: Running,
     span: tracing::Span,
-    started: Instant,
 }
 
 impl Gate {
-    /// Run an async body inside the span. `T` is named by the generated code so that `?` in the
-    /// body knows its target type.
-    pub fn run<T, F: Future<Output = T>>(&self, body: F) -> tracing::instrument::Instrumented<F> {
-        body.instrument(self.span.clone())
+    /// Run an async body inside the span.
+    pub async fn run<F: Future>(&self, body: F) -> F::Output {
+        let mut body = std::pin::pin!(body.instrument(self.span.clone()));
+        let polled = std::future::poll_fn(|cx| {
+            match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+                Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(payload)),
+            }
+        })
+        .await;
+        match polled {
+            Ok(value) => value,
+            Err(payload) => self.panicked(payload),
+        }
     }
 
-    /// Run a sync body inside the span.
+    /// Run a sync body inside the span. `T` is named by the generated code so that the
+    /// closure's body is checked against the function's return type.
     pub fn run_blocking<T, F: FnOnce() -> T>(&self, body: F) -> T {
         let _entered = self.span.enter();
-        body()
+        match catch_unwind(AssertUnwindSafe(body)) {
+            Ok(value) => value,
+            Err(payload) => self.panicked(payload),
+        }
+    }
+
+    /// Report `Failed("panicked: ..")`, then continue the panic.
+    fn panicked(&self, payload: Box<dyn Any + Send>) -> ! {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_owned());
+        self.span.record("outcome", "failed");
+        self.running.report(Some(format!("panicked: {message}")));
+        resume_unwind(payload)
     }
 
     /// Report how the body ended, in the background.
     pub fn finish(self, outcome: BodyOutcome) {
-        let duration = self.started.elapsed();
-        let outcome = match outcome {
-            BodyOutcome::Completed => {
-                self.span.record("outcome", "completed");
-                Outcome::Completed { duration }
-            }
-            BodyOutcome::Failed(error) => {
-                self.span.record("outcome", "failed");
-                Outcome::Failed { error, duration }
-            }
+        let error = match outcome {
+            BodyOutcome::Completed => None,
+            BodyOutcome::Failed(error) => Some(error),
         };
-        self.client.report_outcome(&self.action_id, outcome);
+        self.span.record(
+            "outcome",
+            if error.is_none() {
+                "completed"
+            } else {
+                "failed"
+            },
+        );
+        self.running.report(error);
     }
+}
+
+/// `return <expr>` in a governed body: gives the expression the function's return type as its
+/// expected type, so it coerces as it would in the original function.
+#[inline(always)]
+pub fn typed<T>(value: T) -> T {
+    value
 }
 
 /// The denial as the function's return type (no `on_denied`): `Err(E::from(error))`.
@@ -391,9 +470,56 @@ pub fn denied<R: FromDenied>(error: Error) -> R {
     R::from_denied(error)
 }
 
-/// `on_denied = handler`: the handler's answer is the function's.
+/// `on_denied = handler` on a sync function: the handler's answer is the function's.
 pub fn on_denied<R, F: FnOnce(Error) -> R>(handler: F, error: Error) -> R {
     handler(error)
+}
+
+/// `on_denied = handler` on an async function (or a future-returning one): the handler may
+/// return the function's type, or a future of it (an `async fn`, `|e| async move { .. }`);
+/// the generated code awaits what this returns.
+pub fn on_denied_async<R, M, A, F>(handler: F, error: Error) -> impl Future<Output = R>
+where
+    F: FnOnce(Error) -> A,
+    A: DeniedAnswer<R, M>,
+{
+    handler(error).into_answer()
+}
+
+/// Marker of [`DeniedAnswer`]: the handler returned the value itself.
+#[derive(Debug)]
+pub enum Now {}
+
+/// Marker of [`DeniedAnswer`]: the handler returned a future of the value.
+#[derive(Debug)]
+pub enum Later {}
+
+/// What an `on_denied` handler of an async function may return: the function's type `R`, or a
+/// future whose output is `R`.
+#[diagnostic::on_unimplemented(
+    message = "`on_denied` must return `{R}` or a future of it, not `{Self}`",
+    label = "this handler's answer is not the function's return type",
+    note = "the handler is called with the `ascend_runtime::Error` and its answer (awaited when it is a future) is what the function returns"
+)]
+pub trait DeniedAnswer<R, M> {
+    /// The future the generated code awaits.
+    type Future: Future<Output = R>;
+    /// Convert.
+    fn into_answer(self) -> Self::Future;
+}
+
+impl<R> DeniedAnswer<R, Now> for R {
+    type Future = std::future::Ready<R>;
+    fn into_answer(self) -> Self::Future {
+        std::future::ready(self)
+    }
+}
+
+impl<F: Future> DeniedAnswer<F::Output, Later> for F {
+    type Future = F;
+    fn into_answer(self) -> F {
+        self
+    }
 }
 
 /// Return types a denial converts into.
@@ -407,6 +533,7 @@ pub trait FromDenied {
     fn from_denied(error: Error) -> Self;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T, E: From<Error>> FromDenied for Result<T, E> {
     fn from_denied(error: Error) -> Self {
         Err(E::from(error))

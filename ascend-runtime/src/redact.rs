@@ -2,7 +2,7 @@
 //!
 //! Everything that keeps secrets out of what leaves a process or gets stored uses this module:
 //! `#[governed]` (parameter names, checked before a value is serialized, and keys inside
-//! serialized values), the MCP guard ([`crate::mcp`]: tool arguments) and `ascend-server`
+//! serialized values), the MCP guard (the `mcp` module, feature `mcp`: tool arguments) and `ascend-server`
 //! (stored requests, audit entries, the MCP registry's connection configs).
 //!
 //! # The rule

@@ -559,7 +559,8 @@ async fn pending_then_approved_by_polling() {
     assert_eq!(d.approval_request_id.as_deref(), Some("77"));
     assert!(matches!(
         client.authorize(action(), EvaluateOptions::no_wait()).await,
-        Err(Error::ApprovalTimeout { .. })
+        Err(Error::PendingApproval { action_id, approval_request_id })
+            if action_id == "14" && approval_request_id.as_deref() == Some("77")
     ));
 }
 

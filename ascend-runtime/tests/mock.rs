@@ -178,3 +178,182 @@ async fn authorized_agent_runs_only_when_allowed() {
             .all(|r| r.agent_id == "refund-bot" && r.agent_name == "Refund Bot")
     );
 }
+
+// ---- issue #12: the double --------------------------------------------------------------
+
+#[test]
+fn scripted_sequences_continue_across_submits() {
+    let mock = MockGovernance::deny_all().on("db.write", [Decision::Allowed, Decision::Denied]);
+    let client = mock.client();
+    let write = || client.authorize_blocking(action("db.write"), EvaluateOptions::default());
+    assert!(write().is_ok(), "first call: allowed");
+    assert!(matches!(write(), Err(Error::Denied(_))), "second: denied");
+    assert!(
+        matches!(write(), Err(Error::Denied(_))),
+        "the last answer repeats"
+    );
+    // Other types keep the default.
+    assert!(
+        client
+            .authorize_blocking(action("db.read"), EvaluateOptions::default())
+            .is_err()
+    );
+}
+
+#[test]
+fn a_pending_answer_without_waiting_is_pending_approval() {
+    let mock = MockGovernance::allow_all().on("wire", [Decision::Pending]);
+    let err = mock
+        .client()
+        .authorize_blocking(action("wire"), EvaluateOptions::no_wait())
+        .unwrap_err();
+    match &err {
+        Error::PendingApproval {
+            action_id,
+            approval_request_id,
+        } => {
+            assert_eq!(action_id, "1");
+            assert_eq!(approval_request_id.as_deref(), Some("mock-approval"));
+        }
+        other => panic!("expected PendingApproval, got {other:?}"),
+    }
+    assert_eq!(
+        err.refusal_kind(),
+        ascend_runtime::RefusalKind::ApprovalPending
+    );
+    assert_eq!(err.action_id(), Some("1"));
+    assert_eq!(err.code(), "APPROVAL_PENDING");
+}
+
+#[test]
+fn respond_with_decides_by_content_and_scripts_win() {
+    let mock = MockGovernance::allow_all()
+        .respond_with(|a: &AgentAction| {
+            if a.resource.starts_with("prod_") {
+                Decision::Denied
+            } else {
+                Decision::Allowed
+            }
+        })
+        .on("db.drop", [Decision::Denied]);
+    let client = mock.client();
+    let ask = |t: &str, resource: &str| {
+        client.authorize_blocking(AgentAction::new(t, resource), EvaluateOptions::default())
+    };
+    assert!(ask("db.write", "staging_users").is_ok());
+    assert!(matches!(
+        ask("db.write", "prod_users"),
+        Err(Error::Denied(_))
+    ));
+    assert!(matches!(
+        ask("db.drop", "staging_users"),
+        Err(Error::Denied(_))
+    ));
+}
+
+#[test]
+fn assertion_helpers_say_what_was_sent() {
+    let mock = MockGovernance::allow_all();
+    let client = mock.client();
+    for t in ["db.read", "db.write", "db.read"] {
+        client
+            .authorize_blocking(AgentAction::new(t, "users"), EvaluateOptions::default())
+            .unwrap();
+    }
+    mock.assert_request_count(3);
+    assert_eq!(mock.assert_requested("db.write").resource, "users");
+    assert_eq!(mock.requests_for("db.read").len(), 2);
+    assert_eq!(
+        mock.last_request().map(|a| a.action_type),
+        Some("db.read".into())
+    );
+    mock.assert_not_requested("db.drop");
+
+    let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mock.assert_requested("db.drop")
+    }));
+    let message = missing.unwrap_err();
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("`db.drop`") && message.contains("db.read, db.write, db.read"),
+        "{message}"
+    );
+    let present = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mock.assert_not_requested("db.write")
+    }));
+    assert!(present.is_err());
+    let count = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mock.assert_request_count(2)
+    }));
+    assert!(count.is_err());
+}
+
+#[tokio::test]
+async fn scope_owned_is_static_and_spawnable() {
+    let mock = MockGovernance::deny_all();
+    let task = tokio::spawn(mock.scope_owned(async {
+        ascend_runtime::global()?
+            .authorize(action("x"), EvaluateOptions::default())
+            .await
+    }));
+    drop(mock.clone());
+    assert!(matches!(task.await.unwrap(), Err(Error::Denied(_))));
+    mock.assert_request_count(1);
+}
+
+/// What an agent that fans out does: every tool call on its own task, some sync on the
+/// blocking pool.
+async fn fan_out(n: usize) -> usize {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        tasks.push(tokio::spawn(async move {
+            let client = ascend_runtime::global()?;
+            client
+                .authorize(
+                    AgentAction::new("fan.out", format!("r{i}")),
+                    EvaluateOptions::default(),
+                )
+                .await
+                .map(|_| ())
+        }));
+    }
+    tasks.push(tokio::task::spawn_blocking(|| {
+        ascend_runtime::global()?
+            .authorize_blocking(action("fan.blocking"), EvaluateOptions::default())
+            .map(|_| ())
+    }));
+    let mut allowed = 0;
+    for t in tasks {
+        allowed += usize::from(t.await.unwrap().is_ok());
+    }
+    allowed
+}
+
+#[test]
+fn the_double_reaches_every_spawned_task_of_one_test_and_no_other() {
+    let allow = MockGovernance::allow_all();
+    let deny = MockGovernance::deny_all();
+    // Two "tests" in parallel, each with its own double.
+    let (allowed, denied) = std::thread::scope(|s| {
+        let a = s.spawn(|| allow.block_on(fan_out(8)));
+        let d = s.spawn(|| deny.block_on(fan_out(8)));
+        (a.join().unwrap(), d.join().unwrap())
+    });
+    assert_eq!(
+        allowed, 9,
+        "8 spawned tasks + 1 blocking call, all reached the double"
+    );
+    assert_eq!(denied, 0);
+    assert_eq!(allow.requests_for("fan.out").len(), 8);
+    allow.assert_requested("fan.blocking");
+    deny.assert_request_count(9);
+    // Outside the runtime the double is gone from this thread.
+    assert!(
+        ascend_runtime::global()
+            .map(|c| !format!("{c:?}").contains("mock"))
+            .unwrap_or(true)
+    );
+}
