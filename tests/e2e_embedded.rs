@@ -308,3 +308,30 @@ fn sync_governed_fn_over_the_embedded_backend_submits_on_the_calling_thread() {
         "every submit ran on the caller's thread"
     );
 }
+
+#[governed(
+    action_type = "database.write",
+    resource = "customers",
+    resource_id = customer_id,
+    risk_indicators(pii_involved = true, data_classification = "pii"),
+    wait_for_approval = false
+)]
+fn update_customer_no_wait(customer_id: &str) -> Result<String, Error> {
+    Ok(format!("{customer_id} updated"))
+}
+
+#[test]
+fn a_sync_call_that_does_not_wait_gets_pending_approval_at_once() {
+    let f = fixture("no-wait-agent");
+    let _guard = ascend_runtime::global::install_for_thread(f.client.clone());
+    match update_customer_no_wait("c-9") {
+        Err(Error::PendingApproval {
+            action_id,
+            approval_request_id,
+        }) => {
+            assert!(!action_id.is_empty());
+            assert_eq!(approval_request_id.as_deref(), Some(action_id.as_str()));
+        }
+        other => panic!("expected PendingApproval, got {other:?}"),
+    }
+}

@@ -75,9 +75,9 @@ impl AscendClient {
                     self.run_blocking(
                         move |c| async move { c.wait_for_decision(&id, timeout).await },
                     )?;
-                return crate::client::decision_to_result(d, timeout);
+                return crate::client::settle(d);
             }
-            return crate::client::decision_to_result(decision, std::time::Duration::ZERO);
+            return crate::client::settle(decision);
         }
         self.run_blocking(move |c| async move { c.authorize(action, opts).await })
     }

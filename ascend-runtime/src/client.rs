@@ -281,14 +281,7 @@ impl AscendClient {
             return Err(self.inner.kill.error());
         }
         let decision = self.evaluate_action(action, opts).await?;
-        if decision.is_pending() {
-            // Only reached without waiting (a wait ends decided or in `ApprovalTimeout`).
-            return Err(Error::PendingApproval {
-                action_id: decision.action_id,
-                approval_request_id: decision.approval_request_id,
-            });
-        }
-        decision_to_result(decision, Duration::ZERO)
+        settle(decision)
     }
 
     /// Submit without waiting and without fail-open: the server's answer as-is (a 403
@@ -454,6 +447,19 @@ impl Inner {
             self.queue.flushing.store(false, Ordering::Release);
         }
     }
+}
+
+/// What a governed call gets for an evaluated decision: `Ok` when allowed; a pending one (only
+/// reached without waiting: a wait ends decided or in `ApprovalTimeout`) is
+/// [`Error::PendingApproval`]; a denied one [`Error::Denied`].
+pub(crate) fn settle(decision: AuthorizationDecision) -> Result<AuthorizationDecision> {
+    if decision.is_pending() {
+        return Err(Error::PendingApproval {
+            action_id: decision.action_id,
+            approval_request_id: decision.approval_request_id,
+        });
+    }
+    decision_to_result(decision, Duration::ZERO)
 }
 
 /// `Ok` for allowed decisions, the matching error otherwise.
