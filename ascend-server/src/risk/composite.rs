@@ -239,6 +239,20 @@ pub fn assess(table: &CvssTable, f: ActionFeatures) -> RiskAssessment {
         }
     }
 
+    // Content findings, then the floor the worst of them sets.
+    for finding in f.findings.iter() {
+        fx.add(finding.name, finding.points, || finding.reason.clone());
+    }
+    if let Some(top) = f.findings.floor() {
+        let floor = top.floor.score();
+        if floor > fx.total {
+            let lift = floor - fx.total;
+            fx.add("content_floor", lift, || {
+                format!("{}: at least {floor} ({})", top.name, top.reason)
+            });
+        }
+    }
+
     let total = round1(fx.total);
     let score = total.clamp(0.0, 100.0);
     if score != total {
