@@ -48,6 +48,22 @@ fn step_points(table: &[(i64, f64)], value: i64) -> f64 {
         .map_or(0.0, |(_, p)| *p)
 }
 
+/// Content findings (one factor each), then the floor the worst of them sets.
+fn content_findings(fx: &mut Factors, f: &ActionFeatures) {
+    for finding in f.findings.iter() {
+        fx.add(finding.name, finding.points, || finding.reason.clone());
+    }
+    if let Some(top) = f.findings.floor() {
+        let floor = top.floor.score();
+        if floor > fx.total {
+            let lift = floor - fx.total;
+            fx.add("content_floor", lift, || {
+                format!("{}: at least {floor} ({})", top.name, top.reason)
+            });
+        }
+    }
+}
+
 /// Score the features (the second half of [`super::RiskEngine::assess`]).
 pub fn assess(table: &CvssTable, f: ActionFeatures) -> RiskAssessment {
     let metrics = cvss::derive(&f);
@@ -239,19 +255,7 @@ pub fn assess(table: &CvssTable, f: ActionFeatures) -> RiskAssessment {
         }
     }
 
-    // Content findings, then the floor the worst of them sets.
-    for finding in f.findings.iter() {
-        fx.add(finding.name, finding.points, || finding.reason.clone());
-    }
-    if let Some(top) = f.findings.floor() {
-        let floor = top.floor.score();
-        if floor > fx.total {
-            let lift = floor - fx.total;
-            fx.add("content_floor", lift, || {
-                format!("{}: at least {floor} ({})", top.name, top.reason)
-            });
-        }
-    }
+    content_findings(&mut fx, &f);
 
     let total = round1(fx.total);
     let score = total.clamp(0.0, 100.0);

@@ -370,7 +370,7 @@ pub(crate) fn rows_change(
                 format!("{op} on `{table}` reaches an unknown number of rows in production"),
             );
         }
-        RowScope::Few(n) if scan.production && (delete || sensitive) || sensitive => {
+        RowScope::Few(n) if sensitive || (scan.production && delete) => {
             scan.count(i64::from(n));
             scan.hold("sql_multi_row", format!("{op} of {n} rows of `{table}`"));
         }
@@ -609,27 +609,8 @@ pub(crate) fn path_uses(
         } else if moving && *key == "source" && credentials {
             scan.identity = true;
             scan.block("moves_credentials", format!("moves {label} (`{raw}`) away"));
-        } else if verb.is_mutation() && credentials {
-            let persist = n.path.ends_with("authorized_keys");
-            if persist {
-                scan.block(
-                    "plants_credentials",
-                    format!("writes `{}`: grants login to whoever holds the key", n.path),
-                );
-            } else {
-                scan.hold("writes_secrets", format!("writes {label} (`{raw}`)"));
-            }
-        } else if verb.is_mutation()
-            && tables::PRIVILEGE_FILES
-                .iter()
-                .any(|f| n.path.starts_with(f))
-        {
-            scan.block(
-                "writes_privileges",
-                format!("writes `{}`: changes who may act as root", n.path),
-            );
-        } else if verb.is_mutation() && class == PathClass::SystemConfig {
-            scan.hold("writes_system_config", format!("writes {label} (`{raw}`)"));
+        } else if verb.is_mutation() {
+            path_write(raw, n, class, label, scan);
         } else if credentials && !verb.is_mutation() {
             credential_reads += 1;
             scan.credential_access(raw, label);
@@ -645,6 +626,30 @@ pub(crate) fn path_uses(
             "credential_harvest",
             format!("reads {credential_reads} credential files at once"),
         );
+    }
+}
+
+/// Writing a path: credentials, privilege files, system configuration.
+fn path_write(raw: &str, n: &NormalPath, class: PathClass, label: &str, scan: &mut Scan<'_>) {
+    if matches!(class, PathClass::Credentials | PathClass::Secrets) {
+        if n.path.ends_with("authorized_keys") {
+            scan.block(
+                "plants_credentials",
+                format!("writes `{}`: grants login to whoever holds the key", n.path),
+            );
+        } else {
+            scan.hold("writes_secrets", format!("writes {label} (`{raw}`)"));
+        }
+    } else if tables::PRIVILEGE_FILES
+        .iter()
+        .any(|f| n.path.starts_with(f))
+    {
+        scan.block(
+            "writes_privileges",
+            format!("writes `{}`: changes who may act as root", n.path),
+        );
+    } else if class == PathClass::SystemConfig {
+        scan.hold("writes_system_config", format!("writes {label} (`{raw}`)"));
     }
 }
 

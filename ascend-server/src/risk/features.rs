@@ -210,7 +210,7 @@ fn tokens(s: &str) -> impl Iterator<Item = &str> {
 
 fn verb_of(s: &str) -> Verb {
     let mut best = Verb::Other;
-    for tok in &operations::words(s) {
+    for tok in operations::words(s) {
         for (needle, verb) in tables::VERB_TOKENS {
             if tok.eq_ignore_ascii_case(needle) && verb.rank() > best.rank() {
                 best = *verb;
@@ -240,17 +240,18 @@ pub(crate) fn resource_matches(resource_lower: &str, needle: &str) -> bool {
 pub(crate) fn rate_path(path: &str) -> (PathClass, f64, Option<&'static str>) {
     let norm = paths::normalize(path).path;
     let mut best = (PathClass::None, 0.0, None);
-    let template = tables::ENV_TEMPLATES
-        .iter()
-        .any(|t| norm.rsplit('/').next() == Some(*t));
+    let parts: Vec<&str> = norm.split('/').collect();
+    let template = parts
+        .last()
+        .is_some_and(|last| tables::ENV_TEMPLATES.contains(last));
     for p in tables::PATH_PATTERNS {
         let hit = match p.matches {
             PathMatch::DirPrefix(d) => {
                 norm == d || (norm.starts_with(d) && norm.as_bytes().get(d.len()) == Some(&b'/'))
             }
-            PathMatch::Component(c) => norm.split('/').any(|part| part == c),
-            PathMatch::ComponentPrefix(c) => norm.split('/').any(|part| {
-                part == c
+            PathMatch::Component(c) => parts.contains(&c),
+            PathMatch::ComponentPrefix(c) => parts.iter().any(|part| {
+                *part == c
                     || (part.starts_with(c)
                         && matches!(part.as_bytes().get(c.len()), Some(b'.' | b'_' | b'-')))
             }),
@@ -347,11 +348,7 @@ pub fn extract_with(input: &RiskInput<'_>, config: &RiskConfig) -> ActionFeature
             f.verb = tv;
         }
     }
-    let type_words = operations::words(action_type);
-    if type_words
-        .iter()
-        .any(|w| tables::DRY_RUN_WORDS.contains(&w.as_str()))
-    {
+    if operations::has_word(action_type, tables::DRY_RUN_WORDS) {
         // A quote, an estimate or a simulation performs nothing.
         f.verb = Verb::Read;
     }
@@ -554,9 +551,7 @@ fn resource_environment(resource: &str, f: &mut ActionFeatures) {
     if resource.is_empty() || paths::looks_like_path(resource) {
         return;
     }
-    let words = operations::words(resource);
-    let has = |set: &[&str]| words.iter().any(|w| set.contains(&w.as_str()));
-    if has(tables::PRODUCTION_WORDS) {
+    if operations::has_word(resource, tables::PRODUCTION_WORDS) {
         if !f.environment.starts_with("prod") {
             f.findings.add(
                 "production_resource",
@@ -566,11 +561,12 @@ fn resource_environment(resource: &str, f: &mut ActionFeatures) {
             );
         }
         f.environment = "production".to_owned();
-    } else if let Some(w) = words
-        .iter()
-        .find(|w| tables::NON_PRODUCTION_WORDS.contains(&w.as_str()))
-    {
-        f.environment = match w.as_str() {
+    } else if let Some(w) = operations::words(resource).find(|w| {
+        tables::NON_PRODUCTION_WORDS
+            .iter()
+            .any(|n| w.eq_ignore_ascii_case(n))
+    }) {
+        f.environment = match w.to_ascii_lowercase().as_str() {
             "dev" => "development".to_owned(),
             "stage" | "stg" => "staging".to_owned(),
             "testing" | "qa" | "ci" => "test".to_owned(),
@@ -583,8 +579,7 @@ fn resource_environment(resource: &str, f: &mut ActionFeatures) {
 /// their shape (an amount, a currency and a beneficiary), and money leaving by default.
 fn money_features(action: &AgentAction, f: &mut ActionFeatures) {
     let maps = content::maps_of(action);
-    let lower_type = action.action_type.to_ascii_lowercase();
-    let minor = lower_type.contains("stripe") || action.resource.eq_ignore_ascii_case("stripe");
+    let minor = minor_units(action);
     let Some(a) = money::amount(&maps, minor) else {
         return;
     };
@@ -598,9 +593,8 @@ fn money_features(action: &AgentAction, f: &mut ActionFeatures) {
         f.verb = Verb::Transfer;
     }
     f.amount = Some(money::whole(a.usd));
-    let leaves_by_nature = operations::words(&action.action_type)
-        .iter()
-        .any(|w| tables::OUTBOUND_PAYMENT_WORDS.contains(&w.as_str()));
+    let leaves_by_nature =
+        operations::has_word(&action.action_type, tables::OUTBOUND_PAYMENT_WORDS);
     if f.verb == Verb::Transfer
         && !money::marked_internal(&maps)
         && (money::names_beneficiary(&maps) || f.external_transfer || leaves_by_nature)
@@ -609,13 +603,19 @@ fn money_features(action: &AgentAction, f: &mut ActionFeatures) {
     }
 }
 
+/// Card-processor APIs (Stripe) count amounts in the currency's minor unit.
+fn minor_units(action: &AgentAction) -> bool {
+    operations::has_word(&action.action_type, &["stripe"])
+        || action.resource.eq_ignore_ascii_case("stripe")
+}
+
 /// Run the content analysers and fold what they found into the features.
 fn analyze_content(action: &AgentAction, config: &RiskConfig, f: &mut ActionFeatures) {
     let mut scan = Scan::new(config, f.production);
     scan.findings = std::mem::take(&mut f.findings);
-    let tool = f.mcp.as_ref().map(|m| m.tool.clone());
+    let tool = f.mcp.as_ref().map(|m| m.tool.as_str());
     content::scan_action(action, f.verb, &f.domain, &mut scan);
-    content::path_uses(action, f.verb, tool.as_deref(), f.recursive, &mut scan);
+    content::path_uses(action, f.verb, tool, f.recursive, &mut scan);
     let maps = content::maps_of(action);
     operations::apply(
         &action.action_type,
@@ -624,11 +624,7 @@ fn analyze_content(action: &AgentAction, config: &RiskConfig, f: &mut ActionFeat
         &maps,
         &mut scan,
     );
-    let amount = {
-        let minor = action.action_type.to_ascii_lowercase().contains("stripe")
-            || action.resource.eq_ignore_ascii_case("stripe");
-        money::amount(&maps, minor)
-    };
+    let amount = money::amount(&maps, minor_units(action));
     operations::payments(amount, f.verb, &maps, f.external_transfer, &mut scan);
     merge(scan, f);
 }

@@ -285,10 +285,13 @@ fn urls(
     scan: &mut Scan<'_>,
 ) -> Web {
     let mut web = Web::default();
-    let method = method_of(maps, verb);
-    let fetcher = action.action_type.to_ascii_lowercase().contains("fetch");
+    let mut method = String::new();
+    let fetcher = super::operations::has_word(&action.action_type, &["fetch"]);
     for key in tables::URL_KEYS {
         for s in content::args_of(maps, key).filter_map(Value::as_str) {
+            if method.is_empty() {
+                method = method_of(maps, verb);
+            }
             let lower = s.trim().to_ascii_lowercase();
             if let Some(p) = lower.strip_prefix("file://") {
                 local_url(p, scan);

@@ -15,33 +15,53 @@ use super::{Verb, tables};
 
 type Maps<'a> = [Option<&'a Map<String, Value>>; 4];
 
-/// Lowercase words of a name, split at non-alphanumerics and camelCase boundaries.
-pub fn words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in s.chars() {
-        if !c.is_ascii_alphanumeric() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        cur.push(c.to_ascii_lowercase());
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+/// The words of a name, split at non-alphanumerics and camelCase boundaries (slices of the
+/// name, case kept; compare with [`str::eq_ignore_ascii_case`]).
+pub fn words(s: &str) -> Words<'_> {
+    Words { s, pos: 0 }
 }
 
-fn any(words: &[String], set: &[&str]) -> bool {
-    words.iter().any(|w| set.contains(&w.as_str()))
+/// Iterator of [`words`].
+#[derive(Debug, Clone)]
+pub struct Words<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.s.as_bytes();
+        while self.pos < b.len() && !b[self.pos].is_ascii_alphanumeric() {
+            self.pos += 1;
+        }
+        if self.pos >= b.len() {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += 1;
+        while self.pos < b.len() && b[self.pos].is_ascii_alphanumeric() {
+            let camel = b[self.pos].is_ascii_uppercase()
+                && (b[self.pos - 1].is_ascii_lowercase() || b[self.pos - 1].is_ascii_digit());
+            if camel {
+                break;
+            }
+            self.pos += 1;
+        }
+        Some(&self.s[start..self.pos])
+    }
+}
+
+/// Whether a name has one of the words of `set` (case-insensitive).
+pub fn has_word(s: &str, set: &[&str]) -> bool {
+    words(s).any(|w| set.iter().any(|x| w.eq_ignore_ascii_case(x)))
+}
+
+fn any(words: &[&str], set: &[&str]) -> bool {
+    words
+        .iter()
+        .any(|w| set.iter().any(|x| w.eq_ignore_ascii_case(x)))
 }
 
 /// Every string value of the arguments (two levels deep), for marker checks.
@@ -74,9 +94,13 @@ fn weakened(maps: &Maps<'_>, keys: &[&str]) -> bool {
             _ => false,
         }
     }
-    maps.iter()
-        .flatten()
-        .any(|m| walk(&Value::Object((*m).clone()), keys, 0))
+    maps.iter().flatten().any(|m| {
+        m.iter().any(|(k, x)| {
+            (keys.iter().any(|n| k.eq_ignore_ascii_case(n))
+                && matches!(x, Value::Bool(false) | Value::Null))
+                || walk(x, keys, 1)
+        })
+    })
 }
 
 /// Apply the operation rules.
@@ -87,32 +111,46 @@ pub(crate) fn apply(
     maps: &Maps<'_>,
     scan: &mut Scan<'_>,
 ) {
-    let op = words(action_type);
-    let mut all = op.clone();
-    all.extend(words(resource));
+    // Up to 16 words each (action types and resource names are short); no allocation.
+    let mut op_buf = [""; 16];
+    let mut all_buf = [""; 32];
+    let mut n_op = 0;
+    for w in words(action_type).take(16) {
+        op_buf[n_op] = w;
+        all_buf[n_op] = w;
+        n_op += 1;
+    }
+    let mut n_all = n_op;
+    for w in words(resource).take(16) {
+        all_buf[n_all] = w;
+        n_all += 1;
+    }
+    let (op, all) = (&op_buf[..n_op], &all_buf[..n_all]);
     let mut values = Vec::new();
-    strings(maps, &mut values);
-    let removes = any(&op, tables::REMOVAL_WORDS) || verb == Verb::Delete;
-    let mutates = verb.is_mutation() || removes || any(&op, tables::CHANGE_WORDS);
-    let reads = any(&op, tables::READ_ONLY_WORDS) && !removes;
+    let removes = any(op, tables::REMOVAL_WORDS) || verb == Verb::Delete;
+    let mutates = verb.is_mutation() || removes || any(op, tables::CHANGE_WORDS);
+    let reads = any(op, tables::READ_ONLY_WORDS) && !removes;
+    if mutates && !reads {
+        strings(maps, &mut values);
+    }
 
-    if any(&all, tables::DEFENSE_WORDS) && (removes || any(&op, &["stop", "disable"])) {
+    if any(all, tables::DEFENSE_WORDS) && (removes || any(op, &["stop", "disable"])) {
         scan.defense_block(
             "defense_off",
             "switches off or deletes logging, audit or threat detection",
         );
     }
-    if any(&op, tables::MFA_WORDS) && removes {
+    if any(op, tables::MFA_WORDS) && removes {
         scan.identity = true;
         scan.defense_block("mfa_removed", "removes multi-factor authentication");
     }
-    identity(&op, &all, &values, mutates && !reads, removes, scan);
+    identity(op, all, &values, mutates && !reads, removes, scan);
     exposure(maps, &values, mutates && !reads, scan);
-    network(&op, &values, mutates && !reads, scan);
+    network(op, &values, mutates && !reads, scan);
     if removes && !reads {
-        containers(&op, &all, maps, scan);
+        containers(op, all, maps, scan);
     }
-    code_changes(&op, maps, &values, mutates && !reads, scan);
+    code_changes(op, maps, &values, mutates && !reads, scan);
     if mutates
         && verb != Verb::Transfer
         && tables::BANK_DETAIL_KEYS
@@ -127,8 +165,8 @@ pub(crate) fn apply(
 }
 
 fn identity(
-    op: &[String],
-    all: &[String],
+    op: &[&str],
+    all: &[&str],
     values: &[&str],
     mutates: bool,
     removes: bool,
@@ -196,7 +234,7 @@ fn exposure(maps: &Maps<'_>, values: &[&str], mutates: bool, scan: &mut Scan<'_>
     }
 }
 
-fn network(op: &[String], values: &[&str], mutates: bool, scan: &mut Scan<'_>) {
+fn network(op: &[&str], values: &[&str], mutates: bool, scan: &mut Scan<'_>) {
     if !(mutates || any(op, &["authorize", "insert", "open"])) || !any(op, tables::NETWORK_WORDS) {
         return;
     }
@@ -218,7 +256,7 @@ fn network(op: &[String], values: &[&str], mutates: bool, scan: &mut Scan<'_>) {
     }
 }
 
-fn containers(op: &[String], all: &[String], maps: &Maps<'_>, scan: &mut Scan<'_>) {
+fn containers(op: &[&str], all: &[&str], maps: &Maps<'_>, scan: &mut Scan<'_>) {
     let count = args_of(maps, "InstanceIds")
         .chain(args_of(maps, "instance_ids"))
         .find_map(Value::as_array)
@@ -237,7 +275,7 @@ fn containers(op: &[String], all: &[String], maps: &Maps<'_>, scan: &mut Scan<'_
     } else if let Some(noun) = op
         .iter()
         .skip(1)
-        .find(|w| tables::CONTAINER_WORDS.contains(&w.as_str()))
+        .find(|w| any(&[**w], tables::CONTAINER_WORDS))
         .filter(|_| {
             scan.tables.is_empty() && !scan.findings.iter().any(|f| f.name.starts_with("sql_"))
         })
@@ -255,13 +293,7 @@ fn containers(op: &[String], all: &[String], maps: &Maps<'_>, scan: &mut Scan<'_
     }
 }
 
-fn code_changes(
-    op: &[String],
-    maps: &Maps<'_>,
-    values: &[&str],
-    mutates: bool,
-    scan: &mut Scan<'_>,
-) {
+fn code_changes(op: &[&str], maps: &Maps<'_>, values: &[&str], mutates: bool, scan: &mut Scan<'_>) {
     if any(op, &["merge"]) {
         scan.hold(
             "merge_to_base",
@@ -357,11 +389,14 @@ mod tests {
 
     #[test]
     fn words_split_camel_case() {
+        let w = |s: &str| words(s).map(str::to_ascii_lowercase).collect::<Vec<_>>();
         assert_eq!(
-            words("gcp.iam.serviceAccountKeys.create"),
+            w("gcp.iam.serviceAccountKeys.create"),
             vec!["gcp", "iam", "service", "account", "keys", "create"]
         );
-        assert_eq!(words("setIamPolicy"), vec!["set", "iam", "policy"]);
-        assert_eq!(words("stop_logging"), vec!["stop", "logging"]);
+        assert_eq!(w("setIamPolicy"), vec!["set", "iam", "policy"]);
+        assert_eq!(w("stop_logging"), vec!["stop", "logging"]);
+        assert_eq!(w("HTTPRequest"), vec!["httprequest"]);
+        assert!(has_word("aws.cloudtrail.StopLogging", &["logging"]));
     }
 }

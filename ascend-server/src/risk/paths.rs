@@ -52,6 +52,20 @@ fn percent_decode_path(s: &str) -> (String, bool) {
 
 /// Normalise a path (see the module docs).
 pub fn normalize(raw: &str) -> NormalPath {
+    let t = raw.trim();
+    let tricky = t.contains("/.")
+        || t.starts_with('.')
+        || t.contains("//")
+        || t.contains(['%', '\\', '$'])
+        || t.starts_with("/proc/")
+        || (t.len() > 1 && t.ends_with('/'));
+    let plain = !tricky;
+    if plain {
+        return NormalPath {
+            path: t.to_ascii_lowercase(),
+            traversal: false,
+        };
+    }
     let lower = raw.trim().to_ascii_lowercase().replace('\\', "/");
     let lower = lower.strip_prefix("file://").unwrap_or(&lower).to_owned();
     let (decoded, was_encoded) = percent_decode_path(&lower);

@@ -111,8 +111,7 @@ fn words_of(text: &str) -> Vec<String> {
 /// Strip the prefixes that do not change the effect; `(words, sudo)`.
 fn strip_prefixes(mut words: Vec<String>) -> (Vec<String>, bool) {
     let mut sudo = false;
-    loop {
-        let Some(first) = words.first() else { break };
+    while let Some(first) = words.first() {
         let name = first
             .rsplit('/')
             .next()
@@ -236,10 +235,8 @@ fn command(cmd: &Command<'_>, subs: &[String], scan: &mut Scan<'_>, depth: u8) {
     match name {
         "rm" | "rmdir" | "unlink" | "shred" => remove(cmd, scan),
         "find" => find(cmd, scan),
-        "dd" => {
-            if cmd.words.iter().any(|w| w.starts_with("of=/dev/")) {
-                scan.destroy_block("shell_disk_overwrite", "overwrites a disk device (dd)");
-            }
+        "dd" if cmd.words.iter().any(|w| w.starts_with("of=/dev/")) => {
+            scan.destroy_block("shell_disk_overwrite", "overwrites a disk device (dd)");
         }
         "wipefs" | "fdisk" | "sfdisk" | "parted" => {
             scan.destroy_block("shell_disk_overwrite", "rewrites a disk's partitions")
@@ -252,10 +249,10 @@ fn command(cmd: &Command<'_>, subs: &[String], scan: &mut Scan<'_>, depth: u8) {
         "init" if operands(&cmd.words).any(|w| w == "0" || w == "6") => {
             scan.destroy_block("shell_halt", "halts or reboots the host")
         }
-        "kill" | "pkill" | "killall" => {
-            if operands(&cmd.words).any(|w| w == "1") || name == "killall" {
-                scan.destroy_block("shell_kill_init", "kills init or every process of a name");
-            }
+        "kill" | "pkill" | "killall"
+            if operands(&cmd.words).any(|w| w == "1") || name == "killall" =>
+        {
+            scan.destroy_block("shell_kill_init", "kills init or every process of a name");
         }
         "systemctl" | "service" => services(cmd, scan),
         "iptables" | "ip6tables" | "nft" | "ufw" | "setenforce" => firewall(cmd, scan),
@@ -268,29 +265,26 @@ fn command(cmd: &Command<'_>, subs: &[String], scan: &mut Scan<'_>, depth: u8) {
                 "shell_history_erased",
                 "switches off the shell history (hides what was done)",
             ),
-        "crontab" => {
-            if cmd.words.iter().skip(1).any(|w| w != "-l") || cmd.words.len() == 1 {
-                scan.hold(
-                    "shell_persistence",
-                    "installs scheduled jobs (crontab): persistence".to_owned(),
-                );
-            }
+        "crontab" if cmd.words.iter().skip(1).any(|w| w != "-l") || cmd.words.len() == 1 => {
+            scan.hold(
+                "shell_persistence",
+                "installs scheduled jobs (crontab): persistence".to_owned(),
+            );
         }
         "printenv" | "env" | "set" | "export" if cmd.words.len() == 1 => scan.hold(
             "shell_env_dump",
             "dumps the environment, where secrets live".to_owned(),
         ),
-        "nc" | "ncat" | "netcat" | "socat" => {
+        "nc" | "ncat" | "netcat" | "socat"
             if cmd
                 .words
                 .iter()
-                .any(|w| w == "-e" || w == "-c" || w.starts_with("exec:"))
-            {
-                scan.block(
-                    "shell_reverse_shell",
-                    "hands a shell to a network peer".to_owned(),
-                );
-            }
+                .any(|w| w == "-e" || w == "-c" || w.starts_with("exec:")) =>
+        {
+            scan.block(
+                "shell_reverse_shell",
+                "hands a shell to a network peer".to_owned(),
+            );
         }
         "scp" | "rsync" | "sftp" => remote_copy(cmd, scan),
         "psql" | "mysql" | "mariadb" | "sqlite3" | "clickhouse-client" => sql_client(cmd, scan),

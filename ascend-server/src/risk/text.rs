@@ -144,7 +144,7 @@ fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Digit runs (allowing single spaces or dashes inside) of 13–19 digits that pass Luhn.
