@@ -97,6 +97,12 @@ impl<'c> Scan<'c> {
             .add(name, tables::HOLD_POINTS, Floor::Hold, || reason);
     }
 
+    /// A finding that needs a human and adds no points: the frameworks already weigh it (large
+    /// payments: amount, ATT&CK T1657), the floor only makes sure it is held.
+    pub fn hold_floor(&mut self, name: &'static str, reason: String) {
+        self.findings.add(name, 0.0, Floor::Hold, || reason);
+    }
+
     /// A finding that is denied (floor critical).
     pub fn block(&mut self, name: &'static str, reason: String) {
         self.findings
@@ -191,6 +197,45 @@ impl<'c> Scan<'c> {
                 ),
             );
         }
+    }
+}
+
+/// Which kinds of arguments an action carries, from one pass over the keys present: the
+/// analysers of the kinds absent are skipped (most actions carry two or three keys).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Present {
+    /// SQL, shell or code strings.
+    pub commands: bool,
+    /// Recipients or recipient counts.
+    pub recipients: bool,
+    /// URLs.
+    pub urls: bool,
+    /// Attachments or request bodies.
+    pub attachments: bool,
+    /// Paths.
+    pub paths: bool,
+    /// Any argument at all.
+    pub any: bool,
+}
+
+impl Present {
+    /// Classify the keys of the argument maps.
+    pub fn of(maps: &[Option<&Map<String, Value>>; 4]) -> Self {
+        let mut p = Present::default();
+        for k in maps.iter().flatten().flat_map(|m| m.keys()) {
+            let k = k.as_str();
+            p.any = true;
+            p.commands |=
+                tables::SQL_KEYS.contains(&k) || tables::SHELL_KEYS.contains(&k) || k == "code";
+            p.recipients |= tables::RECIPIENT_KEYS.contains(&k)
+                || tables::RECIPIENT_COUNT_KEYS.contains(&k)
+                || k == "personalizations";
+            p.urls |= tables::URL_KEYS.contains(&k);
+            p.attachments |= tables::ATTACHMENT_KEYS.contains(&k)
+                || matches!(k, "data" | "json" | "body" | "payload");
+            p.paths |= tables::PATH_KEYS.contains(&k) || k == "paths" || k == "files";
+        }
+        p
     }
 }
 
@@ -424,9 +469,13 @@ pub(crate) fn scan_action(
     action: &ascend_runtime::AgentAction,
     verb: Verb,
     domain: &str,
+    present: Present,
     scan: &mut Scan<'_>,
 ) {
     let maps = argument_maps(action);
+    if !present.any {
+        return;
+    }
     if verb == Verb::Delete {
         let n = maps
             .iter()
@@ -438,9 +487,11 @@ pub(crate) fn scan_action(
             scan.count(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
-    commands(&maps, scan);
+    if present.commands {
+        commands(&maps, scan);
+    }
     structured_rows(&maps, verb, domain, action.resource_id.is_some(), scan);
-    super::messages::scan(action, &maps, verb, scan);
+    super::messages::scan(action, &maps, verb, present, scan);
 }
 
 /// The longest list among the arguments (a batch delete's targets), three levels deep.
@@ -556,8 +607,12 @@ pub(crate) fn path_uses(
     verb: Verb,
     tool: Option<&str>,
     recursive: bool,
+    present: Present,
     scan: &mut Scan<'_>,
 ) {
+    if !present.paths && !paths::looks_like_path(&action.resource) {
+        return;
+    }
     let maps = argument_maps(action);
     let mut found: Vec<(&str, NormalPath, &'static str)> = Vec::new();
     for key in tables::PATH_KEYS.iter().chain(["paths", "files"].iter()) {

@@ -614,9 +614,10 @@ fn analyze_content(action: &AgentAction, config: &RiskConfig, f: &mut ActionFeat
     let mut scan = Scan::new(config, f.production);
     scan.findings = std::mem::take(&mut f.findings);
     let tool = f.mcp.as_ref().map(|m| m.tool.as_str());
-    content::scan_action(action, f.verb, &f.domain, &mut scan);
-    content::path_uses(action, f.verb, tool, f.recursive, &mut scan);
     let maps = content::maps_of(action);
+    let present = content::Present::of(&maps);
+    content::scan_action(action, f.verb, &f.domain, present, &mut scan);
+    content::path_uses(action, f.verb, tool, f.recursive, present, &mut scan);
     operations::apply(
         &action.action_type,
         &action.resource,
@@ -624,8 +625,10 @@ fn analyze_content(action: &AgentAction, config: &RiskConfig, f: &mut ActionFeat
         &maps,
         &mut scan,
     );
-    let amount = money::amount(&maps, minor_units(action));
-    operations::payments(amount, f.verb, &maps, f.external_transfer, &mut scan);
+    if f.verb == Verb::Transfer {
+        let amount = money::amount(&maps, minor_units(action));
+        operations::payments(amount, f.verb, &maps, f.external_transfer, &mut scan);
+    }
     merge(scan, f);
 }
 

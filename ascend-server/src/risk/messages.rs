@@ -161,14 +161,23 @@ pub(crate) fn scan(
     action: &ascend_runtime::AgentAction,
     maps: &Maps<'_>,
     verb: Verb,
+    present: content::Present,
     scan: &mut Scan<'_>,
 ) {
-    let rcpt = recipients(maps, scan.config);
-    let count_hint = tables::RECIPIENT_COUNT_KEYS
-        .iter()
-        .find_map(|k| content::args_of(maps, k).find_map(features::number))
-        .unwrap_or(0);
-    let web = urls(action, maps, verb, scan);
+    let (rcpt, count_hint) = if present.recipients {
+        let hint = tables::RECIPIENT_COUNT_KEYS
+            .iter()
+            .find_map(|k| content::args_of(maps, k).find_map(features::number))
+            .unwrap_or(0);
+        (recipients(maps, scan.config), hint)
+    } else {
+        (Recipients::default(), 0)
+    };
+    let web = if present.urls {
+        urls(action, maps, verb, scan)
+    } else {
+        Web::default()
+    };
     let message = rcpt.total() > 0 || count_hint > 0 || verb == Verb::Send;
     if (!message && !web.sends_body && !verb.is_mutation()) || verb == Verb::Transfer {
         return;
@@ -184,7 +193,7 @@ pub(crate) fn scan(
         scan.count(total);
         scan.hold("bulk_send", format!("sends to {total} recipients at once"));
     }
-    if message || web.sends_body {
+    if (message || web.sends_body) && present.attachments {
         judge_attachments(maps, external, rcpt.personal > 0, scan);
     }
     let facts = content::text_of(maps);
@@ -420,5 +429,42 @@ fn rest_target(url: &url::Url, method: &str, scan: &mut Scan<'_>) {
     }
     if class >= DataClass::Pii {
         scan.pii = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::RiskConfig;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn recipients_against_the_organisation() {
+        let config = RiskConfig::with_internal_domains(["acme.com"]);
+        let m = json!({"to": ["alice@acme.com", "bob@eu.acme.com"], "cc": "x@gmail.com",
+                       "bcc": [{"email": "p@partner.io"}]});
+        let m = m.as_object().cloned().unwrap_or_default();
+        let r = recipients(&[Some(&m), None, None, None], &config);
+        assert_eq!(r.internal, 2);
+        assert_eq!(r.external, 2);
+        assert_eq!(r.personal, 1);
+        let m = json!({"to": "bob@acme-corp.net"});
+        let m = m.as_object().cloned().unwrap_or_default();
+        let r = recipients(&[Some(&m), None, None, None], &config);
+        assert_eq!(
+            (r.internal, r.external),
+            (0, 1),
+            "a look-alike domain is external"
+        );
+    }
+
+    #[test]
+    fn attachments_are_rated_by_name() {
+        assert_eq!(
+            rate_attachment("customers.csv"),
+            (true, DataClass::Pii, false)
+        );
+        assert!(rate_attachment("db_backup.sql.gz").2);
+        assert!(!rate_attachment("invoice-2291.pdf").0);
     }
 }

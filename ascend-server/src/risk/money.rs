@@ -106,3 +106,33 @@ pub fn names_beneficiary(maps: &Maps<'_>) -> bool {
 pub fn whole(usd: f64) -> i64 {
     features::number(&Value::from(usd.floor().min(1e15))).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn amount_of(v: Value, minor: bool) -> Option<Amount> {
+        let m = v.as_object().cloned().unwrap_or_default();
+        amount(&[Some(&m), None, None, None], minor)
+    }
+
+    #[test]
+    fn amounts_with_currencies() {
+        let a = amount_of(json!({"amount": "€75,000"}), false).expect("amount");
+        assert_eq!(a.currency, "EUR");
+        assert!((a.usd - 82_500.0).abs() < 1.0);
+        let a = amount_of(json!({"amount": "48,900.00 USD"}), false).expect("amount");
+        assert!((a.usd - 48_900.0).abs() < 0.01);
+        let a = amount_of(json!({"amount": 7_500_000, "currency": "JPY"}), false).expect("amount");
+        assert!(a.usd > 40_000.0 && a.usd < 60_000.0);
+        // Stripe counts cents, except in zero-decimal currencies.
+        let a = amount_of(json!({"amount": 2500, "currency": "usd"}), true).expect("amount");
+        assert!((a.usd - 25.0).abs() < 0.01);
+        let a = amount_of(json!({"amount": 5000, "currency": "jpy"}), true).expect("amount");
+        assert!((a.major - 5000.0).abs() < 0.01);
+        let a = amount_of(json!({"amount": 3.5, "asset": "BTC"}), false).expect("amount");
+        assert!(a.usd > 100_000.0);
+        assert!(amount_of(json!({"to": "x"}), false).is_none());
+    }
+}

@@ -370,13 +370,13 @@ pub(crate) fn payments(
                 format!("pays {shown} to an outside party: beyond any agent mandate"),
             );
         } else if a.usd >= tables::EXTERNAL_PAYMENT_HOLD_USD {
-            scan.hold(
+            scan.hold_floor(
                 "payment_out_large",
                 format!("pays {shown} to an outside party"),
             );
         }
     } else if a.usd >= tables::INTERNAL_PAYMENT_HOLD_USD {
-        scan.hold(
+        scan.hold_floor(
             "payment_internal_large",
             format!("moves {shown} between own accounts"),
         );

@@ -242,6 +242,20 @@ mod tests {
     }
 
     #[test]
+    fn sensitive_paths_are_rated_after_normalising() {
+        use crate::risk::features::rate_path;
+        use crate::risk::tables::PathClass;
+        assert_eq!(rate_path("../../etc/shadow").0, PathClass::Credentials);
+        assert_eq!(rate_path("~/.ssh/id_rsa").0, PathClass::Credentials);
+        assert_eq!(rate_path("/proc/self/environ").0, PathClass::Secrets);
+        assert_eq!(rate_path("/app/.env.example").0, PathClass::None);
+        assert_eq!(
+            rate_path("/home/dev/project/src/etc/parser.rs").0,
+            PathClass::None
+        );
+    }
+
+    #[test]
     fn roots_and_scratch() {
         assert!(is_critical_root(&normalize("/").path));
         assert!(is_critical_root(&normalize("~").path));
