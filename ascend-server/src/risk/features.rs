@@ -436,7 +436,7 @@ pub fn extract_with(input: &RiskInput<'_>, config: &RiskConfig) -> ActionFeature
             }
         }
     }
-    if paths::looks_like_path(&action.resource) {
+    if paths::looks_like_path(&action.resource) && f.path.as_deref() != Some(&action.resource) {
         consider_path(&action.resource, &mut f);
     }
     if let Some(rid) = action.resource_id.as_deref()
@@ -677,6 +677,9 @@ fn merge(scan: Scan<'_>, f: &mut ActionFeatures) {
     }
     f.data_class = class;
     for p in &scan.paths {
+        if f.path.as_deref() == Some(p.as_str()) {
+            continue;
+        }
         let (pc, inc, label) = rate_path(p);
         if f.path.is_none() || inc > f.path_increment {
             f.path = Some(p.clone());
