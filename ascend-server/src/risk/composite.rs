@@ -15,6 +15,7 @@ use ascend_runtime::{RiskFactor, RiskLevel};
 
 use super::cvss::{self, CvssTable};
 use super::features::ActionFeatures;
+use super::findings::Floor;
 use super::{DataClass, RiskAssessment, Verb, attack, nist, tables};
 
 fn round1(x: f64) -> f64 {
@@ -46,6 +47,36 @@ fn step_points(table: &[(i64, f64)], value: i64) -> f64 {
         .rev()
         .find(|(threshold, _)| value >= *threshold)
         .map_or(0.0, |(_, p)| *p)
+}
+
+/// Content findings (one factor each), then the floor the worst of them sets.
+///
+/// A finding that asks for a human never pushes a score into critical by itself: its points
+/// stop just below the critical band (its factor is listed even when that leaves it none).
+fn content_findings(fx: &mut Factors, f: &ActionFeatures) {
+    for finding in f.findings.iter() {
+        if finding.floor == Floor::Hold {
+            let room = (tables::BLOCK_FLOOR - 0.1 - fx.total).max(0.0);
+            let points = round1(finding.points.min(room));
+            fx.total += points;
+            fx.list.push(RiskFactor {
+                name: finding.name.to_owned(),
+                contribution: points,
+                reason: finding.reason.clone(),
+            });
+        } else {
+            fx.add(finding.name, finding.points, || finding.reason.clone());
+        }
+    }
+    if let Some(top) = f.findings.floor() {
+        let floor = top.floor.score();
+        if floor > fx.total {
+            let lift = floor - fx.total;
+            fx.add("content_floor", lift, || {
+                format!("{}: at least {floor} ({})", top.name, top.reason)
+            });
+        }
+    }
 }
 
 /// Score the features (the second half of [`super::RiskEngine::assess`]).
@@ -238,6 +269,8 @@ pub fn assess(table: &CvssTable, f: ActionFeatures) -> RiskAssessment {
             }
         }
     }
+
+    content_findings(&mut fx, &f);
 
     let total = round1(fx.total);
     let score = total.clamp(0.0, 100.0);

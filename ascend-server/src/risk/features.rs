@@ -9,8 +9,11 @@ use ascend_runtime::AgentAction;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::config::RiskConfig;
+use super::content::{self, Scan};
+use super::findings::Findings;
 use super::tables::{self, PathClass, PathMatch};
-use super::{AgentProfile, DataClass, RiskInput, Verb};
+use super::{AgentProfile, DataClass, RiskInput, Verb, money, operations, paths};
 
 /// MCP facts of an action.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -92,6 +95,9 @@ pub struct ActionFeatures {
     pub mcp: Option<McpFeatures>,
     /// The agent.
     pub agent: AgentProfile,
+    /// What the content analysers found in the arguments (SQL, shell, paths, messages, …),
+    /// each a risk factor with its points and floor.
+    pub findings: Findings,
 }
 
 impl Default for ActionFeatures {
@@ -125,6 +131,7 @@ impl Default for ActionFeatures {
             compliance_flags: Vec::new(),
             mcp: None,
             agent: AgentProfile::default(),
+            findings: Findings::default(),
         }
     }
 }
@@ -203,7 +210,7 @@ fn tokens(s: &str) -> impl Iterator<Item = &str> {
 
 fn verb_of(s: &str) -> Verb {
     let mut best = Verb::Other;
-    for tok in tokens(s) {
+    for tok in operations::words(s) {
         for (needle, verb) in tables::VERB_TOKENS {
             if tok.eq_ignore_ascii_case(needle) && verb.rank() > best.rank() {
                 best = *verb;
@@ -221,7 +228,7 @@ fn lookup_class(table: &[(&str, DataClass)], s: &str) -> Option<DataClass> {
         .map(|(_, c)| *c)
 }
 
-fn resource_matches(resource_lower: &str, needle: &str) -> bool {
+pub(crate) fn resource_matches(resource_lower: &str, needle: &str) -> bool {
     if needle.contains('_') {
         resource_lower.contains(needle)
     } else {
@@ -229,34 +236,29 @@ fn resource_matches(resource_lower: &str, needle: &str) -> bool {
     }
 }
 
-fn looks_like_path(s: &str) -> bool {
-    s.starts_with('/')
-        || s.starts_with('~')
-        || s.starts_with("./")
-        || s.starts_with("../")
-        || s.contains('/')
-        || s.contains('\\')
-        || (s.starts_with('.') && s.len() > 1)
-}
-
 /// Sensitive-path rating of one path: (class, increment, label).
 pub(crate) fn rate_path(path: &str) -> (PathClass, f64, Option<&'static str>) {
-    let norm = path.trim().to_ascii_lowercase().replace('\\', "/");
+    let norm = paths::normalize(path).path;
     let mut best = (PathClass::None, 0.0, None);
+    let parts: Vec<&str> = norm.split('/').collect();
+    let template = parts
+        .last()
+        .is_some_and(|last| tables::ENV_TEMPLATES.contains(last));
     for p in tables::PATH_PATTERNS {
         let hit = match p.matches {
             PathMatch::DirPrefix(d) => {
                 norm == d || (norm.starts_with(d) && norm.as_bytes().get(d.len()) == Some(&b'/'))
             }
-            PathMatch::Component(c) => norm.split('/').any(|part| part == c),
-            PathMatch::ComponentPrefix(c) => norm.split('/').any(|part| {
-                part == c
+            PathMatch::Component(c) => parts.contains(&c),
+            PathMatch::ComponentPrefix(c) => parts.iter().any(|part| {
+                *part == c
                     || (part.starts_with(c)
                         && matches!(part.as_bytes().get(c.len()), Some(b'.' | b'_' | b'-')))
             }),
             PathMatch::Suffix(s) => norm.ends_with(s),
             PathMatch::Contains(s) => norm.contains(s),
         };
+        let hit = hit && !(template && p.class == PathClass::Secrets);
         if hit && (p.increment > best.1 || (p.increment == best.1 && p.class > best.0)) {
             best = (p.class, p.increment, Some(p.label));
         }
@@ -264,8 +266,15 @@ pub(crate) fn rate_path(path: &str) -> (PathClass, f64, Option<&'static str>) {
     best
 }
 
-/// Read everything the engine needs from an input.
+/// Read everything the engine needs from an input, for the process-wide organisation
+/// ([`RiskConfig::global`]).
 pub fn extract(input: &RiskInput<'_>) -> ActionFeatures {
+    extract_with(input, RiskConfig::global())
+}
+
+/// Read everything the engine needs from an input, judging recipients and hosts against
+/// `config`.
+pub fn extract_with(input: &RiskInput<'_>, config: &RiskConfig) -> ActionFeatures {
     let action = input.action;
     let src = Sources::new(action);
     let mut f = ActionFeatures {
@@ -287,6 +296,7 @@ pub fn extract(input: &RiskInput<'_>) -> ActionFeatures {
         env
     };
     f.environment = env.to_ascii_lowercase();
+    resource_environment(&action.resource, &mut f);
     f.production = f.environment.starts_with("prod");
 
     // MCP tool.
@@ -337,6 +347,10 @@ pub fn extract(input: &RiskInput<'_>) -> ActionFeatures {
         if tv.rank() > f.verb.rank() {
             f.verb = tv;
         }
+    }
+    if operations::has_word(action_type, tables::DRY_RUN_WORDS) {
+        // A quote, an estimate or a simulation performs nothing.
+        f.verb = Verb::Read;
     }
     f.domain = tokens(action_type)
         .next()
@@ -422,11 +436,11 @@ pub fn extract(input: &RiskInput<'_>) -> ActionFeatures {
             }
         }
     }
-    if looks_like_path(&action.resource) {
+    if paths::looks_like_path(&action.resource) && f.path.as_deref() != Some(&action.resource) {
         consider_path(&action.resource, &mut f);
     }
     if let Some(rid) = action.resource_id.as_deref()
-        && looks_like_path(rid)
+        && paths::looks_like_path(rid)
     {
         consider_path(rid, &mut f);
     }
@@ -468,27 +482,6 @@ pub fn extract(input: &RiskInput<'_>) -> ActionFeatures {
         bump(tables::BULK_IMPLIED_COUNT);
     }
 
-    // Commands.
-    for key in tables::COMMAND_KEYS {
-        for v in src.all(key) {
-            if let Some(cmd) = v.as_str() {
-                let lower = cmd.to_ascii_lowercase();
-                if tables::DESTRUCTIVE_COMMANDS
-                    .iter()
-                    .any(|d| lower.contains(d))
-                {
-                    f.destructive_command = true;
-                }
-                if lower.contains("delete from") && !lower.contains(" where ") {
-                    f.destructive_command = true;
-                    bump(tables::BULK_IMPLIED_COUNT);
-                }
-                if lower.contains("rm -rf") || lower.contains("rm -r ") {
-                    f.recursive = true;
-                }
-            }
-        }
-    }
     f.record_count = count;
     f.bulk = count.is_some_and(|c| c >= 100);
     f.recursive |= src.any_truthy(tables::RECURSIVE_KEYS);
@@ -541,11 +534,161 @@ pub fn extract(input: &RiskInput<'_>) -> ActionFeatures {
     f.human_cosigned = src.any_truthy(tables::HUMAN_COSIGN_KEYS);
     f.cross_tenant = src.any_truthy(tables::CROSS_TENANT_KEYS);
 
+    money_features(action, &mut f);
+    analyze_content(action, config, &mut f);
+
     // A destructive command run through an execution verb destroys.
     if f.destructive_command && f.verb == Verb::Execute {
         f.verb = Verb::Delete;
     }
     f
+}
+
+/// Environment words in a resource name (`production_db`, `prod-customer-uploads`,
+/// `staging_db`) say where the effect lands, whatever environment the request declared:
+/// production words win, then non-production words. Paths are not environment names.
+fn resource_environment(resource: &str, f: &mut ActionFeatures) {
+    if resource.is_empty() || paths::looks_like_path(resource) {
+        return;
+    }
+    if operations::has_word(resource, tables::PRODUCTION_WORDS) {
+        if !f.environment.starts_with("prod") {
+            f.findings.add(
+                "production_resource",
+                tables::PRODUCTION_RESOURCE_POINTS,
+                super::findings::Floor::None,
+                || format!("resource `{resource}` is named for production"),
+            );
+        }
+        f.environment = "production".to_owned();
+    } else if let Some(w) = operations::words(resource).find(|w| {
+        tables::NON_PRODUCTION_WORDS
+            .iter()
+            .any(|n| w.eq_ignore_ascii_case(n))
+    }) {
+        f.environment = match w.to_ascii_lowercase().as_str() {
+            "dev" => "development".to_owned(),
+            "stage" | "stg" => "staging".to_owned(),
+            "testing" | "qa" | "ci" => "test".to_owned(),
+            other => other.to_owned(),
+        };
+    }
+}
+
+/// Money: the amount in US dollars (currencies and minor units read), payments recognised by
+/// their shape (an amount, a currency and a beneficiary), and money leaving by default.
+fn money_features(action: &AgentAction, f: &mut ActionFeatures) {
+    let maps = content::maps_of(action);
+    let minor = minor_units(action);
+    let Some(a) = money::amount(&maps, minor) else {
+        return;
+    };
+    let currency_given = tables::CURRENCY_KEYS
+        .iter()
+        .any(|k| content::args_of(&maps, k).next().is_some());
+    if matches!(f.verb, Verb::Send | Verb::Other)
+        && currency_given
+        && money::names_beneficiary(&maps)
+    {
+        f.verb = Verb::Transfer;
+    }
+    f.amount = Some(money::whole(a.usd));
+    let leaves_by_nature =
+        operations::has_word(&action.action_type, tables::OUTBOUND_PAYMENT_WORDS);
+    if f.verb == Verb::Transfer
+        && !money::marked_internal(&maps)
+        && (money::names_beneficiary(&maps) || f.external_transfer || leaves_by_nature)
+    {
+        f.external_transfer = true;
+    }
+}
+
+/// Card-processor APIs (Stripe) count amounts in the currency's minor unit.
+fn minor_units(action: &AgentAction) -> bool {
+    operations::has_word(&action.action_type, &["stripe"])
+        || action.resource.eq_ignore_ascii_case("stripe")
+}
+
+/// Run the content analysers and fold what they found into the features.
+fn analyze_content(action: &AgentAction, config: &RiskConfig, f: &mut ActionFeatures) {
+    let mut scan = Scan::new(config, f.production);
+    scan.findings = std::mem::take(&mut f.findings);
+    let tool = f.mcp.as_ref().map(|m| m.tool.as_str());
+    let maps = content::maps_of(action);
+    let present = content::Present::of(&maps);
+    content::scan_action(action, f.verb, &f.domain, present, &mut scan);
+    content::path_uses(action, f.verb, tool, f.recursive, present, &mut scan);
+    operations::apply(
+        &action.action_type,
+        &action.resource,
+        f.verb,
+        &maps,
+        &mut scan,
+    );
+    if f.verb == Verb::Transfer {
+        let amount = money::amount(&maps, minor_units(action));
+        operations::payments(amount, f.verb, &maps, f.external_transfer, &mut scan);
+    }
+    merge(scan, f);
+}
+
+/// Fold a [`Scan`] into the features.
+fn merge(scan: Scan<'_>, f: &mut ActionFeatures) {
+    if scan.verb.rank() > f.verb.rank() {
+        f.verb = scan.verb;
+    }
+    f.destructive_command |= scan.destructive;
+    f.recursive |= scan.recursive;
+    if let Some(n) = scan.record_count {
+        f.record_count = Some(f.record_count.map_or(n, |c| c.max(n)));
+    }
+    f.bulk = f.record_count.is_some_and(|c| c >= 100);
+    if scan.external {
+        f.external_call = true;
+        if f.verb != Verb::Transfer {
+            f.external_transfer = true;
+        }
+    } else if scan.urls_internal == Some(true) && !f.external_transfer {
+        // `http_request` to `inventory.internal`: the action-type word said "web", the URL
+        // says the call stays inside.
+        f.external_call = false;
+    }
+    f.audit |= scan.defense_off;
+    f.backup |= scan.backup;
+    f.identity |= scan.identity;
+    let mut class = f.data_class;
+    for t in &scan.tables {
+        for p in tables::RESOURCE_PATTERNS {
+            if resource_matches(t, p.needle) {
+                class = class.max(p.class);
+                f.financial |= p.financial;
+                f.identity |= p.identity;
+                f.audit |= p.audit;
+                f.backup |= p.backup;
+            }
+        }
+    }
+    if scan.pii {
+        f.pii = true;
+        class = class.max(DataClass::Pii);
+    }
+    if scan.secrets {
+        class = class.max(DataClass::Restricted);
+    }
+    f.data_class = class;
+    for p in &scan.paths {
+        if f.path.as_deref() == Some(p.as_str()) {
+            continue;
+        }
+        let (pc, inc, label) = rate_path(p);
+        if f.path.is_none() || inc > f.path_increment {
+            f.path = Some(p.clone());
+            f.path_class = pc;
+            f.path_increment = inc;
+            f.path_label = label;
+        }
+    }
+    f.findings = scan.findings;
 }
 
 #[cfg(test)]

@@ -17,11 +17,23 @@
 //! input always gives the same assessment.
 
 pub mod attack;
+mod cloudcli;
 pub mod composite;
+pub mod config;
+mod content;
 pub mod cvss;
 pub mod features;
+pub mod findings;
+pub mod messages;
+pub mod money;
+pub mod net;
 pub mod nist;
+pub mod operations;
+pub mod paths;
+mod shell;
+pub mod sql;
 pub mod tables;
+pub mod text;
 
 use std::fmt;
 
@@ -29,7 +41,9 @@ use ascend_runtime::{AgentAction, RiskFactor, RiskLevel};
 use serde::Serialize;
 
 pub use attack::Technique;
+pub use config::RiskConfig;
 pub use features::ActionFeatures;
+pub use findings::{Finding, Floor};
 pub use nist::NistLevel;
 pub use tables::PathClass;
 
@@ -284,6 +298,7 @@ impl RiskAssessment {
 #[derive(Debug, Clone, Copy)]
 pub struct RiskEngine {
     table: &'static cvss::CvssTable,
+    config: &'static RiskConfig,
 }
 
 impl Default for RiskEngine {
@@ -293,16 +308,30 @@ impl Default for RiskEngine {
 }
 
 impl RiskEngine {
-    /// A risk engine with the built-in tables.
+    /// A risk engine with the built-in tables, for the organisation of
+    /// `ASCEND_INTERNAL_DOMAINS` ([`RiskConfig::global`]).
     pub fn new() -> Self {
+        Self::with_config(RiskConfig::global())
+    }
+
+    /// A risk engine for a given organisation. The configuration lives as long as the process
+    /// (a `static`, [`RiskConfig::global`], or `Box::leak` of one built at start-up), which keeps
+    /// the engine `Copy`.
+    pub fn with_config(config: &'static RiskConfig) -> Self {
         Self {
             table: cvss::CvssTable::global(),
+            config,
         }
+    }
+
+    /// The organisation this engine judges for.
+    pub fn config(&self) -> &RiskConfig {
+        self.config
     }
 
     /// Score one action. Pure and deterministic.
     pub fn assess(&self, input: &RiskInput<'_>) -> RiskAssessment {
-        let features = features::extract(input);
+        let features = features::extract_with(input, self.config);
         composite::assess(self.table, features)
     }
 }

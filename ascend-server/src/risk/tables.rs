@@ -76,6 +76,8 @@ pub const VERB_TOKENS: &[(&str, Verb)] = &[
     ("rmdir", Verb::Delete),
     ("unlink", Verb::Delete),
     ("deletion", Verb::Delete),
+    ("terminate", Verb::Delete),
+    ("deactivate", Verb::Delete),
     // execution
     ("execute", Verb::Execute),
     ("exec", Verb::Execute),
@@ -96,6 +98,10 @@ pub const VERB_TOKENS: &[(&str, Verb)] = &[
     ("charge", Verb::Transfer),
     ("withdraw", Verb::Transfer),
     ("wire", Verb::Transfer),
+    ("payroll", Verb::Transfer),
+    ("payouts", Verb::Transfer),
+    ("transfers", Verb::Transfer),
+    ("refunds", Verb::Transfer),
     // communication
     ("send", Verb::Send),
     ("email", Verb::Send),
@@ -359,13 +365,92 @@ pub struct PathPattern {
     pub label: &'static str,
 }
 
-/// Sensitive paths. Increments of the seed: `/etc`, `.env`, `.ssh`.
+/// Sensitive paths (matched against the normalised path, see [`super::paths::normalize`]).
+/// Increments of the seed: `/etc`, `.env`, `.ssh`.
 pub const PATH_PATTERNS: &[PathPattern] = &[
     PathPattern {
         matches: PathMatch::DirPrefix("/etc"),
         class: PathClass::SystemConfig,
         increment: 20.0,
         label: "system configuration under /etc",
+    },
+    PathPattern {
+        matches: PathMatch::DirPrefix("/etc/shadow"),
+        class: PathClass::Credentials,
+        increment: 20.0,
+        label: "password hashes (/etc/shadow)",
+    },
+    PathPattern {
+        matches: PathMatch::DirPrefix("/etc/gshadow"),
+        class: PathClass::Credentials,
+        increment: 20.0,
+        label: "group password hashes (/etc/gshadow)",
+    },
+    PathPattern {
+        matches: PathMatch::DirPrefix("/etc/sudoers"),
+        class: PathClass::SystemConfig,
+        increment: 20.0,
+        label: "root privileges (/etc/sudoers)",
+    },
+    PathPattern {
+        matches: PathMatch::Suffix("/environ"),
+        class: PathClass::Secrets,
+        increment: 20.0,
+        label: "a process environment (secrets)",
+    },
+    PathPattern {
+        matches: PathMatch::Component("authorized_keys"),
+        class: PathClass::Credentials,
+        increment: 15.0,
+        label: "SSH login keys (authorized_keys)",
+    },
+    PathPattern {
+        matches: PathMatch::Component(".bashrc"),
+        class: PathClass::SystemConfig,
+        increment: 10.0,
+        label: "shell startup file (persistence)",
+    },
+    PathPattern {
+        matches: PathMatch::Component(".zshrc"),
+        class: PathClass::SystemConfig,
+        increment: 10.0,
+        label: "shell startup file (persistence)",
+    },
+    PathPattern {
+        matches: PathMatch::Component(".profile"),
+        class: PathClass::SystemConfig,
+        increment: 10.0,
+        label: "shell startup file (persistence)",
+    },
+    PathPattern {
+        matches: PathMatch::Component(".bash_profile"),
+        class: PathClass::SystemConfig,
+        increment: 10.0,
+        label: "shell startup file (persistence)",
+    },
+    PathPattern {
+        matches: PathMatch::Component(".bash_history"),
+        class: PathClass::SystemConfig,
+        increment: 10.0,
+        label: "shell history (audit trail of the host)",
+    },
+    PathPattern {
+        matches: PathMatch::Component(".npmrc"),
+        class: PathClass::Credentials,
+        increment: 15.0,
+        label: "registry token (.npmrc)",
+    },
+    PathPattern {
+        matches: PathMatch::Component(".pypirc"),
+        class: PathClass::Credentials,
+        increment: 15.0,
+        label: "registry token (.pypirc)",
+    },
+    PathPattern {
+        matches: PathMatch::Contains(".docker/config.json"),
+        class: PathClass::Credentials,
+        increment: 15.0,
+        label: "registry credentials (.docker/config.json)",
     },
     PathPattern {
         matches: PathMatch::ComponentPrefix(".env"),
@@ -522,6 +607,9 @@ pub const AMOUNT_KEYS: &[&str] = &[
     "payment_amount",
 ];
 
+/// `.env` variants that hold no secrets (templates committed on purpose).
+pub const ENV_TEMPLATES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".env.dist"];
+
 /// Keys whose string value names a path.
 pub const PATH_KEYS: &[&str] = &[
     "path",
@@ -541,22 +629,6 @@ pub const PATH_KEYS: &[&str] = &[
 
 /// Keys whose truthy value says the operation is recursive.
 pub const RECURSIVE_KEYS: &[&str] = &["recursive", "recurse", "rf"];
-
-/// Keys whose string value is a shell command or SQL statement.
-pub const COMMAND_KEYS: &[&str] = &["command", "cmd", "query", "sql", "statement", "script"];
-
-/// Lowercase fragments of commands that destroy data or systems.
-pub const DESTRUCTIVE_COMMANDS: &[&str] = &[
-    "rm -rf",
-    "rm -r ",
-    "drop table",
-    "drop database",
-    "truncate ",
-    "mkfs",
-    "shutdown",
-    "dd if=",
-    "format c:",
-];
 
 /// Keys whose truthy value (or value `"external"`) marks an external transfer.
 pub const EXTERNAL_KEYS: &[&str] = &["external_transfer", "external", "is_external"];
@@ -657,13 +729,15 @@ pub const MCP_TOOL_BASELINES: &[ToolBaseline] = &[
         tool: "delete_directory",
         floor: 75.0,
     },
+    // A command tool's risk is its command line, which the shell analyser reads: the floor
+    // only says "a command runs".
     ToolBaseline {
         tool: "execute_command",
-        floor: 70.0,
+        floor: 45.0,
     },
     ToolBaseline {
         tool: "run_command",
-        floor: 70.0,
+        floor: 45.0,
     },
 ];
 
@@ -737,3 +811,449 @@ pub const VELOCITY_THRESHOLD: u32 = 30;
 
 /// NIST SP 800-30 semi-quantitative values (Table I-3 mid-points), index = `NistLevel as usize`.
 pub const NIST_VALUES: [f64; 5] = [2.0, 12.0, 50.0, 88.0, 98.0];
+
+// ---------------------------------------------------------------------------------------------
+// Content analysis (content.rs, sql.rs, shell.rs, messages.rs, operations.rs, money.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// A finding with [`super::findings::Floor::Hold`] lifts the score to at least this (high).
+pub const HOLD_FLOOR: f64 = 70.0;
+/// A finding with [`super::findings::Floor::Block`] lifts the score to at least this (critical).
+pub const BLOCK_FLOOR: f64 = 90.0;
+/// Points of a finding that needs a human (shown as its factor; the floor does the rest).
+pub const HOLD_POINTS: f64 = 3.0;
+/// Points of a finding that is denied.
+pub const BLOCK_POINTS: f64 = 12.0;
+/// Running a command as root.
+pub const SUDO_POINTS: f64 = 3.0;
+/// A path disguised with `..` or percent-encoding.
+pub const TRAVERSAL_POINTS: f64 = 6.0;
+/// Personal identifiers in content that stays inside the organisation.
+pub const PII_CONTENT_POINTS: f64 = 3.0;
+/// A data file (csv, xlsx, …) sent outside.
+pub const EXPORT_POINTS: f64 = 6.0;
+/// A resource named for production (`prod`, `live`) in another declared environment.
+pub const PRODUCTION_RESOURCE_POINTS: f64 = 4.0;
+
+/// Keys whose string value is SQL (parsed only when it starts like a statement).
+pub const SQL_KEYS: &[&str] = &["sql", "query", "statement", "sql_query"];
+/// Keys whose value is a shell command line (a string, or a list of them).
+pub const SHELL_KEYS: &[&str] = &["command", "cmd", "script", "commands", "shell_command"];
+/// Keys of a structured database call that restrict the rows (`where`, `filter`, …).
+pub const FILTER_KEYS: &[&str] = &[
+    "where",
+    "filter",
+    "conditions",
+    "condition",
+    "selector",
+    "match",
+];
+
+/// Column names that hold national identifiers.
+pub const PERSONAL_ID_COLUMNS: &[&str] = &[
+    "ssn",
+    "social_security_number",
+    "date_of_birth",
+    "dob",
+    "birth_date",
+    "passport",
+    "passport_number",
+    "national_id",
+    "tax_id",
+];
+/// Column names that hold card data (PCI).
+pub const PCI_COLUMNS: &[&str] = &["card_number", "cvv", "cvc", "pan", "cc_number", "expiry"];
+
+/// Calls in interpreter code that delete paths (`true`: recursively).
+pub const CODE_DELETE_CALLS: &[(&str, bool)] = &[
+    ("rmtree(", true),
+    ("os.remove(", false),
+    ("os.unlink(", false),
+    ("os.rmdir(", false),
+    ("unlink(", false),
+];
+/// Calls in interpreter code that run a shell command given as a string literal.
+pub const CODE_SHELL_CALLS: &[&str] = &[
+    "os.system(",
+    "subprocess.run(",
+    "subprocess.call(",
+    "popen(",
+];
+
+/// Words of a system unit or an action type that name a defence (logging, audit, detection).
+pub const DEFENSE_WORDS: &[&str] = &[
+    "cloudtrail",
+    "trail",
+    "logging",
+    "log",
+    "logs",
+    "audit",
+    "auditd",
+    "guardduty",
+    "detector",
+    "diagnostic",
+    "siem",
+    "securityhub",
+    "defender",
+    "falco",
+    "sysmon",
+    "rsyslog",
+    "journald",
+    "firewalld",
+    "apparmor",
+    "selinux",
+];
+/// Words that remove or switch off.
+pub const REMOVAL_WORDS: &[&str] = &[
+    "delete",
+    "remove",
+    "deactivate",
+    "disable",
+    "destroy",
+    "purge",
+    "terminate",
+    "deletion",
+    "reset",
+    "revoke",
+    "unenroll",
+    "drop",
+];
+/// Words that change something (besides the verb table's mutations).
+pub const CHANGE_WORDS: &[&str] = &[
+    "attach",
+    "put",
+    "set",
+    "authorize",
+    "add",
+    "grant",
+    "assign",
+    "insert",
+    "update",
+    "create",
+    "enable",
+    "apply",
+];
+/// Words of read-only operations.
+pub const READ_ONLY_WORDS: &[&str] = &[
+    "get", "list", "describe", "read", "simulate", "filter", "lookup", "search", "view", "whoami",
+];
+/// Multi-factor authentication.
+pub const MFA_WORDS: &[&str] = &["mfa", "factor", "factors", "2fa", "totp", "otp", "webauthn"];
+/// Credential nouns.
+pub const CREDENTIAL_WORDS: &[&str] = &[
+    "key",
+    "keys",
+    "token",
+    "tokens",
+    "credential",
+    "credentials",
+    "password",
+    "secret",
+    "accesskey",
+];
+/// Identity and permission nouns.
+pub const IDENTITY_WORDS: &[&str] = &[
+    "iam",
+    "user",
+    "users",
+    "role",
+    "roles",
+    "group",
+    "groups",
+    "permission",
+    "permissions",
+    "policy",
+    "collaborator",
+    "member",
+    "members",
+    "rbac",
+    "assignment",
+    "binding",
+    "bindings",
+    "okta",
+    "principal",
+];
+/// Strings (lowercase, no spaces) that mark an administrator, owner or wildcard grant.
+pub const PRIVILEGED_MARKERS: &[&str] = &[
+    "administratoraccess",
+    "\"action\":\"*\"",
+    "roles/owner",
+    "roles/editor",
+    "readwrite.all",
+    "allusers",
+    "allauthenticatedusers",
+];
+/// Whole values that mark an administrator or owner grant.
+pub const PRIVILEGED_VALUES: &[&str] =
+    &["admin", "owner", "administrator", "superuser", "root", "*"];
+/// Values that make a resource public.
+pub const PUBLIC_MARKERS: &[&str] = &[
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "allusers",
+    "public",
+];
+/// Keys of public-access guards (a `false` or `null` switches the guard off).
+pub const PUBLIC_GUARD_KEYS: &[&str] = &[
+    "BlockPublicAcls",
+    "BlockPublicPolicy",
+    "IgnorePublicAcls",
+    "RestrictPublicBuckets",
+];
+/// Keys of branch-protection settings (a `false` or `null` weakens protection).
+pub const PROTECTION_KEYS: &[&str] = &[
+    "required_pull_request_reviews",
+    "enforce_admins",
+    "required_status_checks",
+];
+/// Network access nouns.
+pub const NETWORK_WORDS: &[&str] = &[
+    "security",
+    "firewall",
+    "firewalls",
+    "ingress",
+    "egress",
+    "nacl",
+    "acl",
+];
+/// Backup nouns.
+pub const BACKUP_WORDS: &[&str] = &["backup", "backups", "snapshot", "snapshots", "recovery"];
+/// Nouns of resources that contain data or whole systems.
+pub const CONTAINER_WORDS: &[&str] = &[
+    "bucket",
+    "buckets",
+    "database",
+    "db",
+    "cluster",
+    "namespace",
+    "repo",
+    "repos",
+    "repository",
+    "project",
+    "table",
+    "index",
+    "vault",
+    "zone",
+];
+/// Compute nouns.
+pub const COMPUTE_WORDS: &[&str] = &[
+    "instance",
+    "instances",
+    "vm",
+    "vms",
+    "server",
+    "servers",
+    "node",
+    "nodes",
+];
+/// Nouns of running code and its delivery.
+pub const DEPLOY_WORDS: &[&str] = &[
+    "function",
+    "code",
+    "deployment",
+    "deploy",
+    "release",
+    "image",
+];
+/// Paths of CI/CD pipeline definitions.
+pub const PIPELINE_PATHS: &[&str] = &[
+    ".github/workflows",
+    ".gitlab-ci",
+    "jenkinsfile",
+    ".circleci",
+];
+/// Keys holding bank details.
+pub const BANK_DETAIL_KEYS: &[&str] = &[
+    "iban",
+    "account_number",
+    "routing_number",
+    "bank_account",
+    "swift",
+    "bic",
+    "sort_code",
+];
+/// Name fragments of database dumps and backups.
+pub const DUMP_WORDS: &[&str] = &["dump", "backup", "export", ".sql", ".bak"];
+/// File extensions of data exports.
+pub const DATA_EXPORT_EXTENSIONS: &[&str] = &[
+    "csv", "tsv", "xlsx", "xls", "parquet", "jsonl", "ndjson", "sql", "dump", "bak", "db",
+    "sqlite", "avro",
+];
+/// Keys naming recipients.
+pub const RECIPIENT_KEYS: &[&str] = &[
+    "to",
+    "cc",
+    "bcc",
+    "recipients",
+    "recipient",
+    "to_email",
+    "emails",
+    "email_to",
+    "phone_numbers",
+];
+/// Keys counting recipients.
+pub const RECIPIENT_COUNT_KEYS: &[&str] = &["recipients_count", "recipient_count", "audience_size"];
+/// Recipients at which a send is bulk.
+pub const BULK_RECIPIENTS: i64 = 25;
+/// Keys naming attachments or uploaded files.
+pub const ATTACHMENT_KEYS: &[&str] = &["attachment", "attachments", "file", "files", "filename"];
+/// Personal webmail providers (an export sent there leaves every control).
+pub const PERSONAL_MAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "yahoo.com",
+    "icloud.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "aol.com",
+    "mail.ru",
+    "yandex.ru",
+];
+/// Keys holding URLs.
+pub const URL_KEYS: &[&str] = &["url", "uri", "endpoint", "webhook_url", "href"];
+/// Anonymous paste and request-capture sites.
+pub const DROP_SITES: &[&str] = &[
+    "pastebin.com",
+    "webhook.site",
+    "requestbin.com",
+    "pipedream.net",
+    "transfer.sh",
+    "file.io",
+    "ngrok.io",
+    "ngrok-free.app",
+    "hastebin.com",
+    "paste.ee",
+];
+/// URL path words of configuration endpoints.
+pub const CONFIG_ENDPOINT_WORDS: &[&str] = &[
+    "feature-flags",
+    "feature_flags",
+    "flags",
+    "settings",
+    "config",
+    "configuration",
+    "dns_records",
+    "dns",
+    "webhooks",
+    "subscriptions",
+    "firewall",
+];
+/// Argument keys that are metadata, not content (not scanned for secrets or personal data).
+pub const NON_CONTENT_KEYS: &[&str] = &[
+    "tool_name",
+    "description",
+    "method",
+    "url",
+    "path",
+    "repo_path",
+    "to",
+    "cc",
+    "bcc",
+    "recipients",
+];
+/// Bytes of text scanned per action at most.
+pub const TEXT_SCAN_BUDGET: usize = 64 * 1024;
+
+/// Files that decide who may act as root.
+pub const PRIVILEGE_FILES: &[&str] = &["/etc/sudoers", "/etc/shadow", "/etc/gshadow"];
+
+/// Environment words in resource names: production.
+pub const PRODUCTION_WORDS: &[&str] = &["prod", "production", "prd", "live"];
+/// Environment words in resource names: not production.
+pub const NON_PRODUCTION_WORDS: &[&str] = &[
+    "staging",
+    "stage",
+    "stg",
+    "dev",
+    "development",
+    "test",
+    "testing",
+    "qa",
+    "sandbox",
+    "local",
+    "ci",
+];
+
+/// Keys naming currencies.
+pub const CURRENCY_KEYS: &[&str] = &["currency", "currency_code", "asset", "coin"];
+/// Keys whose amount is in the currency's minor unit (cents).
+pub const MINOR_AMOUNT_KEYS: &[&str] = &["amount_cents", "unit_amount", "amount_minor"];
+/// Currency symbols.
+pub const CURRENCY_SYMBOLS: &[(&str, &str)] =
+    &[("€", "EUR"), ("£", "GBP"), ("¥", "JPY"), ("$", "USD")];
+/// Currencies without minor units.
+pub const ZERO_DECIMAL_CURRENCIES: &[&str] = &["JPY", "KRW", "VND", "CLP", "ISK"];
+/// Coarse conversion to US dollars (order of magnitude: thresholds are a factor ten apart).
+pub const USD_RATES: &[(&str, f64)] = &[
+    ("USD", 1.0),
+    ("EUR", 1.1),
+    ("GBP", 1.27),
+    ("CHF", 1.13),
+    ("CAD", 0.73),
+    ("AUD", 0.66),
+    ("JPY", 0.0067),
+    ("CNY", 0.14),
+    ("INR", 0.012),
+    ("SEK", 0.095),
+    ("NOK", 0.093),
+    ("DKK", 0.15),
+    ("PLN", 0.25),
+    ("BRL", 0.18),
+    ("MXN", 0.055),
+    ("KRW", 0.00072),
+    ("BTC", 90_000.0),
+    ("ETH", 3_000.0),
+    ("USDC", 1.0),
+    ("USDT", 1.0),
+];
+/// Keys naming who receives money.
+pub const BENEFICIARY_KEYS: &[&str] = &[
+    "beneficiary",
+    "beneficiary_account",
+    "payee",
+    "destination",
+    "to_account",
+    "to",
+    "wallet",
+    "recipient",
+    "iban",
+];
+/// An outgoing payment at or above this many dollars needs a human.
+pub const EXTERNAL_PAYMENT_HOLD_USD: f64 = 5_000.0;
+/// An outgoing payment at or above this many dollars is denied.
+pub const EXTERNAL_PAYMENT_BLOCK_USD: f64 = 1_000_000.0;
+/// A movement between own accounts at or above this many dollars needs a human.
+pub const INTERNAL_PAYMENT_HOLD_USD: f64 = 100_000.0;
+
+/// Below this many dollars a payment is everyday business (refunds, small supplier invoices).
+pub const SMALL_PAYMENT_USD: f64 = 2_000.0;
+/// Points of a small payment (negative: the frameworks rate every transfer as money leaving).
+pub const SMALL_PAYMENT_POINTS: f64 = -12.0;
+/// Action-type words of payments that leave the organisation by nature.
+pub const OUTBOUND_PAYMENT_WORDS: &[&str] = &[
+    "refund",
+    "refunds",
+    "payout",
+    "payouts",
+    "wire",
+    "withdraw",
+    "withdrawal",
+    "payroll",
+];
+/// Action-type words of operations that perform nothing (quotes, estimates, simulations).
+pub const DRY_RUN_WORDS: &[&str] = &[
+    "quote",
+    "quotes",
+    "estimate",
+    "estimates",
+    "preview",
+    "simulate",
+    "simulation",
+    "dryrun",
+];
