@@ -90,49 +90,29 @@ where
 }
 
 /// Wakes the thread that polls [`run_here`]'s future.
-struct ThreadWaker {
-    thread: std::thread::Thread,
-    woken: std::sync::atomic::AtomicBool,
-}
+struct ThreadWaker(std::thread::Thread);
 
 impl std::task::Wake for ThreadWaker {
     fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
+        self.0.unpark();
     }
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.woken.store(true, std::sync::atomic::Ordering::Release);
-        self.thread.unpark();
+        self.0.unpark();
     }
 }
 
-/// How long [`run_here`] spins for a wake-up before parking its thread: an in-process answer
-/// usually arrives within this window, and a park/unpark pair costs more than the spin.
-const SPIN_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// Poll `fut` to completion on the calling thread, spinning briefly and then parking between
-/// polls. For futures that need no runtime of their own (an in-process backend whose answer
-/// comes from another thread over a channel): no thread hop, no runtime entered.
+/// Poll `fut` to completion on the calling thread, parking it between polls. For futures that
+/// need no runtime of their own (an in-process backend whose answer comes from another thread
+/// over a channel): no thread hop, no runtime entered.
 pub(crate) fn run_here<F: Future>(fut: F) -> F::Output {
-    use std::sync::atomic::Ordering;
-    let state = std::sync::Arc::new(ThreadWaker {
-        thread: std::thread::current(),
-        woken: std::sync::atomic::AtomicBool::new(false),
-    });
-    let waker = std::task::Waker::from(std::sync::Arc::clone(&state));
+    let waker = std::task::Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = std::task::Context::from_waker(&waker);
     let mut fut = std::pin::pin!(fut);
     loop {
-        state.woken.store(false, Ordering::Release);
         if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return out;
         }
-        let spin_until = std::time::Instant::now() + SPIN_BEFORE_PARK;
-        while !state.woken.load(Ordering::Acquire) && std::time::Instant::now() < spin_until {
-            std::hint::spin_loop();
-        }
-        if !state.woken.load(Ordering::Acquire) {
-            std::thread::park();
-        }
+        std::thread::park();
     }
 }

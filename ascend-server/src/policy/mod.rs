@@ -381,8 +381,8 @@ impl PolicyEngine {
             Evaluation::Indexed | Evaluation::IndexedUncached => set.index.lookup(&act, &resource),
             Evaluation::Naive => &set.naive,
         };
-        if how != Evaluation::Indexed {
-            return self.evaluate_bucket(
+        let evaluate = || {
+            self.evaluate_bucket(
                 &set,
                 bucket,
                 principal,
@@ -391,7 +391,10 @@ impl PolicyEngine {
                 action,
                 environment,
                 risk,
-            );
+            )
+        };
+        if how != Evaluation::Indexed {
+            return evaluate();
         }
         let mut key = Vec::with_capacity(256);
         for part in [&action.agent_id, &action.action_type, &action.resource] {
@@ -403,16 +406,7 @@ impl PolicyEngine {
             return (*hit).clone();
         }
         self.counters.miss();
-        let d = self.evaluate_bucket(
-            &set,
-            bucket,
-            principal,
-            act,
-            resource,
-            action,
-            environment,
-            risk,
-        );
+        let d = evaluate();
         set.cache.put(key.into_boxed_slice(), Arc::new(d.clone()));
         d
     }

@@ -130,30 +130,11 @@ pub(super) enum Msg {
     Close(oneshot::Sender<()>),
 }
 
-/// How long the writer spins for the next write before parking: at low concurrency the next
-/// write usually arrives within this window, and a thread wake-up costs more than the spin.
-const SPIN_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// The next message: spin briefly, then block.
-fn next_message(rx: &mut mpsc::Receiver<Msg>) -> Option<Msg> {
-    let spin_until = std::time::Instant::now() + SPIN_BEFORE_PARK;
-    loop {
-        match rx.try_recv() {
-            Ok(msg) => return Some(msg),
-            Err(mpsc::error::TryRecvError::Disconnected) => return None,
-            Err(mpsc::error::TryRecvError::Empty) if std::time::Instant::now() < spin_until => {
-                std::hint::spin_loop();
-            }
-            Err(mpsc::error::TryRecvError::Empty) => return rx.blocking_recv(),
-        }
-    }
-}
-
 /// The writer thread's loop: batches until closed; drains what is queued before stopping.
 pub(super) fn writer_loop(mut conn: Connection, mut heads: Heads, mut rx: mpsc::Receiver<Msg>) {
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
-        let Some(first) = next_message(&mut rx) else {
+        let Some(first) = rx.blocking_recv() else {
             break;
         };
         let mut batch: Vec<Box<dyn Job>> = Vec::new();
