@@ -465,6 +465,13 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             show(&eng_default),
             "≤ 5 µs",
             ctx.judge(eng_default.all.p50.as_secs_f64(), 5e-6, false),
+        )
+        .with_note(
+            "Every request of the mix after its first is a decision cache hit, so this is the risk \
+             engine (its content analysers: SQL, shell, paths, messages, money) plus the cache key \
+             and lookup; the risk engine alone takes most of it (row \"risk engine alone\"). \
+             Closing it: a cheaper risk pass for repeated requests (features computed once per \
+             distinct request), and allocation-free risk factors.",
         ),
         Row::target(
             2,
@@ -489,6 +496,15 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             show(&gov_default),
             "≤ 25 µs",
             ctx.judge(gov_default.all.p50.as_secs_f64(), 25e-6, false),
+        )
+        .with_note(
+            "The embedded decision alone (row above) is most of it: the decision waits for the store's \
+             writer thread to insert the action row and its chained audit entry and commit (two \
+             thread wake-ups and one SQLite commit per call at concurrency 1); the outcome report \
+             of each call is a second write the next call's submit queues behind. Closing it: \
+             commit on the calling thread when the writer is idle (leader/follower group commit, \
+             no wake-ups), fewer indexes and one JSON encoding per stored action, and outcome \
+             reports batched with the next submit.",
         ),
         Row::target(
             2,
@@ -496,6 +512,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             fmt_dur(gov_default.all.p99),
             "≤ 100 µs",
             ctx.judge(gov_default.all.p99.as_secs_f64(), 100e-6, false),
+        )
+        .with_note(
+            "The tail is the writer's commits (WAL checkpoints run beside it) and the \
+             background outcome writes; see the p50 row.",
         ),
         Row::target(
             2,
@@ -511,6 +531,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             },
             "≥ 50,000/s",
             ctx.judge(median(&gov_rates), 50_000.0, true),
+        )
+        .with_note(
+            "Bounded by the single writer thread: each governed call is two writes (the decision and \
+             its outcome report), each decoding and encoding JSON on the writer; the engines are \
+             not the limit (row \"engines\"). Closing it: one JSON encoding per action, outcome \
+             rows without re-reading the action, and a store that commits larger batches.",
         ),
         Row::info(2, "risk engine alone, default mix", show(&risk_default)),
         Row::info(
@@ -524,6 +550,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             show(&eng_100),
             "≤ 5 µs",
             ctx.judge(eng_100.all.p50.as_secs_f64(), 5e-6, false),
+        )
+        .with_note(
+            "As for the default set: cache hits, so the risk engine's content analysis of the \
+             generated requests is the cost.",
         ),
         Row::target(
             2,
