@@ -75,12 +75,19 @@ impl Embedded {
         })
         .join()
         .map_err(|_| Error::Internal("opening the embedded store panicked".into()))??;
-        Ok(Self::new(opened))
+        Ok(Self::over(opened, false))
     }
 
     /// An embedded backend over a service that is already running (for example the one behind
-    /// a [`crate::RunningServer`]), so in-process agents and HTTP clients share one state.
+    /// a [`crate::RunningServer`]), so in-process agents and HTTP clients share one state. The
+    /// service's owner runs its background work (webhook delivery, approval expiry); this
+    /// backend does not start a second copy.
     pub fn new(governance: Governance) -> Self {
+        Self::over(governance, true)
+    }
+
+    /// `background_running`: whether webhook delivery and expiry already run for this service.
+    fn over(governance: Governance, background_running: bool) -> Self {
         let agent = Principal {
             key_id: "embedded:agent".into(),
             org_id: 0,
@@ -91,7 +98,7 @@ impl Embedded {
         let mut this = Self {
             governance,
             agent: Arc::new(agent),
-            started: Arc::new(AtomicBool::new(false)),
+            started: Arc::new(AtomicBool::new(background_running)),
         };
         let org = this
             .governance
@@ -158,16 +165,12 @@ pub struct Reviewer {
 impl Reviewer {
     /// Pending actions, newest first.
     pub async fn pending(&self) -> Result<Vec<ActionRecord>> {
-        let filter = ActionFilter {
+        self.list(ActionFilter {
             status: Some("pending_approval".into()),
             limit: 1000,
             ..ActionFilter::default()
-        };
-        Ok(self
-            .governance
-            .list_actions(&self.principal, filter)
-            .await?
-            .0)
+        })
+        .await
     }
 
     /// One action of the organisation.
@@ -177,10 +180,14 @@ impl Reviewer {
 
     /// The organisation's most recent actions (at most `limit`), newest first.
     pub async fn recent(&self, limit: u32) -> Result<Vec<ActionRecord>> {
-        let filter = ActionFilter {
+        self.list(ActionFilter {
             limit: limit.clamp(1, 1000),
             ..ActionFilter::default()
-        };
+        })
+        .await
+    }
+
+    async fn list(&self, filter: ActionFilter) -> Result<Vec<ActionRecord>> {
         Ok(self
             .governance
             .list_actions(&self.principal, filter)
