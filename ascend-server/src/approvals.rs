@@ -29,11 +29,22 @@ pub fn is_expired(state: &ApprovalState, now: Timestamp) -> bool {
     state.expires_at.is_some_and(|exp| exp <= now)
 }
 
+/// The people on both sides of a vote (separation of duties compares people, not keys): the
+/// owner of the voter's key and of the key that created it, and the same of the submitter's.
+#[derive(Debug, Clone, Copy)]
+pub struct People<'a> {
+    /// The voter's people.
+    pub voter: &'a [String],
+    /// The submitter's people.
+    pub submitter: &'a [String],
+}
+
 /// Apply a reviewer's vote. Returns whether the action is now finally decided.
 ///
-/// Errors: the action is not pending (409), the voter submitted it (403), the voter already
-/// voted (409), the approval expired (409).
-pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
+/// Errors: the action is not pending (409); the voter's key submitted it, or the voter is the
+/// submitter's owner or created the submitter's key, or the submitter created the voter's key
+/// (403); this person already voted under any key (409); the approval expired (409).
+pub fn apply_vote(action: &mut ActionRecord, vote: Vote, people: People<'_>) -> Result<bool> {
     if action.body.decision != Decision::Pending {
         return Err(Error::Conflict(format!(
             "action {} is not pending (status {})",
@@ -44,6 +55,16 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
         return Err(Error::Forbidden(
             "the key that submitted an action can never approve or deny it".into(),
         ));
+    }
+    if let Some(person) = people
+        .voter
+        .iter()
+        .find(|v| people.submitter.contains(v))
+    {
+        return Err(Error::Forbidden(format!(
+            "separation of duties: {person:?} is behind both the submitting key and this one; \
+             another person must decide"
+        )));
     }
     let state = action
         .approval
@@ -57,6 +78,15 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote) -> Result<bool> {
     if state.votes.iter().any(|v| v.key_id == vote.key_id) {
         return Err(Error::Conflict(format!(
             "this key already voted on action {}",
+            action.id
+        )));
+    }
+    if let Some(owner) = &vote.owner
+        && state.votes.iter().any(|v| v.owner.as_ref() == Some(owner))
+    {
+        return Err(Error::Conflict(format!(
+            "{owner:?} already voted on action {} (under another key): each stage needs a \
+             different person",
             action.id
         )));
     }

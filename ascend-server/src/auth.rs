@@ -27,26 +27,45 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(hex::encode(buf))
 }
 
+/// What a new key is: everything but its id and secret.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    /// Organisation.
+    pub org_id: i64,
+    /// Role.
+    pub role: Role,
+    /// The one agent it acts for.
+    pub agent_id: Option<String>,
+    /// Label (generated when None).
+    pub name: Option<String>,
+    /// Owner (the name when None).
+    pub owner: Option<String>,
+    /// Owner of the creating key (`system` for the service itself).
+    pub created_by: String,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+}
+
 /// A fresh key and its record (the key itself is shown once and never stored).
-pub fn generate_key(
-    org_id: i64,
-    role: Role,
-    agent_id: Option<String>,
-    name: Option<String>,
-    now: Timestamp,
-) -> Result<(String, ApiKeyRecord)> {
+pub fn generate_key(spec: KeySpec, now: Timestamp) -> Result<(String, ApiKeyRecord)> {
     let key_id = random_hex(6)?;
     let secret = random_hex(20)?;
     let key = format!("ascend_{key_id}_{secret}");
-    let name = name.unwrap_or_else(|| format!("{role}-{key_id}"));
+    let name = spec
+        .name
+        .unwrap_or_else(|| format!("{}-{key_id}", spec.role));
     let record = ApiKeyRecord {
         key_hash: hash_key(&key),
         key_id,
-        org_id,
-        role,
-        agent_id,
+        org_id: spec.org_id,
+        role: spec.role,
+        agent_id: spec.agent_id,
+        owner: spec.owner.unwrap_or_else(|| name.clone()),
         name,
+        created_by: spec.created_by,
         created_at: now,
+        expires_at: spec.expires_at,
+        revoked_at: None,
     };
     Ok((key, record))
 }
@@ -84,10 +103,11 @@ pub fn mask_key(key: &str) -> String {
     }
 }
 
-/// In-memory index of keys by id.
+/// In-memory index of keys by id, with the time each was last used.
 #[derive(Debug, Default)]
 pub struct KeyRing {
     keys: RwLock<HashMap<String, ApiKeyRecord>>,
+    last_used: RwLock<HashMap<String, Timestamp>>,
 }
 
 impl KeyRing {
@@ -96,6 +116,46 @@ impl KeyRing {
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(record.key_id.clone(), record);
         }
+    }
+
+    /// Mark a key revoked: it stops authenticating at once.
+    pub fn revoke(&self, key_id: &str, at: Timestamp) {
+        if let Ok(mut keys) = self.keys.write()
+            && let Some(k) = keys.get_mut(key_id)
+        {
+            k.revoked_at = Some(at);
+        }
+    }
+
+    /// One key's record.
+    pub fn get(&self, key_id: &str) -> Option<ApiKeyRecord> {
+        self.keys.read().ok()?.get(key_id).cloned()
+    }
+
+    /// The keys of an organisation (revoked ones included), oldest first, each with the time
+    /// it was last used since the service started.
+    pub fn of_org(&self, org_id: i64) -> Vec<(ApiKeyRecord, Option<Timestamp>)> {
+        let Ok(keys) = self.keys.read() else {
+            return Vec::new();
+        };
+        let used = self.last_used.read().ok();
+        let mut out: Vec<_> = keys
+            .values()
+            .filter(|k| k.org_id == org_id)
+            .map(|k| {
+                let at = used.as_ref().and_then(|u| u.get(&k.key_id).copied());
+                (k.clone(), at)
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0.created_at, &a.0.key_id).cmp(&(b.0.created_at, &b.0.key_id)));
+        out
+    }
+
+    /// The people behind key `key_id` (its owner, and its creator's owner).
+    pub fn people_of(&self, key_id: &str) -> Vec<String> {
+        self.get(key_id)
+            .map(|k| k.people())
+            .unwrap_or_else(|| vec![format!("key:{key_id}")])
     }
 
     /// Authenticate a presented key.
@@ -108,16 +168,38 @@ impl KeyRing {
             .read()
             .map_err(|_| Error::Internal("key ring poisoned".into()))?;
         let record = keys.get(key_id).ok_or(Error::Unauthorized)?;
-        if bool::from(record.key_hash.ct_eq(&presented)) {
-            Ok(Principal {
+        let now = Timestamp::now();
+        // The hash is compared first and in constant time; a revoked or expired key then
+        // answers exactly like an unknown one.
+        if bool::from(record.key_hash.ct_eq(&presented)) && record.is_usable(now) {
+            let principal = Principal {
                 key_id: record.key_id.clone(),
                 org_id: record.org_id,
                 role: record.role,
                 agent_id: record.agent_id.clone(),
                 name: record.name.clone(),
-            })
+                people: record.people(),
+            };
+            drop(keys);
+            self.touch(&principal.key_id, now);
+            Ok(principal)
         } else {
             Err(Error::Unauthorized)
+        }
+    }
+}
+
+impl KeyRing {
+    /// Record a use, at most once a second per key (one write lock per key and second).
+    fn touch(&self, key_id: &str, now: Timestamp) {
+        let fresh = self
+            .last_used
+            .read()
+            .ok()
+            .and_then(|u| u.get(key_id).copied())
+            .is_some_and(|at| now.micros_since(at) < 1_000_000);
+        if !fresh && let Ok(mut u) = self.last_used.write() {
+            u.insert(key_id.to_owned(), now);
         }
     }
 }
@@ -129,7 +211,17 @@ mod tests {
     #[test]
     fn generated_keys_authenticate_and_others_do_not() {
         let ring = KeyRing::default();
-        let (key, rec) = generate_key(1, Role::Agent, None, None, Timestamp::now()).unwrap();
+        let spec = KeySpec {
+            org_id: 1,
+            role: Role::Agent,
+            agent_id: Some("a".into()),
+            name: None,
+            owner: None,
+            created_by: "system".into(),
+            expires_at: None,
+        };
+        let (key, rec) = generate_key(spec, Timestamp::now()).unwrap();
+        let id = rec.key_id.clone();
         ring.insert(rec);
         assert_eq!(ring.authenticate(&key).unwrap().role, Role::Agent);
         let mut bad = key.clone();
@@ -138,6 +230,8 @@ mod tests {
         assert!(ring.authenticate(&bad).is_err());
         assert!(ring.authenticate("nonsense").is_err());
         assert!(ring.authenticate("").is_err());
+        ring.revoke(&id, Timestamp::now());
+        assert!(ring.authenticate(&key).is_err(), "a revoked key stops at once");
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl Embedded {
             role: Role::Agent,
             agent_id: None,
             name: "embedded-agent".into(),
+            people: vec!["embedded-agent".into()],
         };
         let mut this = Self {
             governance,
@@ -140,6 +141,7 @@ impl Embedded {
                 role,
                 agent_id: None,
                 name: name.to_owned(),
+                people: vec![crate::ident::fold(name)],
             },
         }
     }

@@ -47,6 +47,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod mcp_registry;
+pub mod ident;
 pub mod redact;
 pub mod store;
 
@@ -132,7 +133,8 @@ impl RunningServer {
     }
 
     /// Create an API key in organisation `org` (created if missing), optionally bound to one
-    /// agent. Returns the key (shown once; only its hash is stored).
+    /// agent (an agent key without one is a fleet key: it submits for any agent id but sees only
+    /// its own submissions). Returns the key (shown once; only its hash is stored).
     pub async fn create_api_key(
         &self,
         org: &str,
@@ -143,7 +145,7 @@ impl RunningServer {
         let input = NewKey {
             role,
             agent_id: agent_id.map(str::to_owned),
-            name: None,
+            ..NewKey::default()
         };
         let (key, _) = self.governance.issue_key(org_id, input, "system").await?;
         Ok(key)
@@ -216,10 +218,12 @@ pub async fn open_governance_with(
     let default_org = governance.config().default_org.clone();
     let org_id = governance.ensure_org(&default_org).await?;
     let admin_key = if first_start {
+        // The first key is the platform operator's: an admin of the default organisation that
+        // may also create organisations.
         let input = NewKey {
-            role: Role::Admin,
-            agent_id: None,
+            role: Role::Operator,
             name: Some("admin".into()),
+            ..NewKey::default()
         };
         Some(governance.issue_key(org_id, input, "system").await?.0)
     } else {

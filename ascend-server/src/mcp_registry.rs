@@ -19,9 +19,9 @@
 //! With `governance_enabled: false` a registered, active server is let through to the normal
 //! evaluation without its tool lists and overrides (deactivation still applies).
 //!
-//! Server names match exactly. Tool names match `blocked_tools` and `tool_risk_overrides`
-//! case-insensitively (a block is not dodged by spelling a tool differently) and
-//! `auto_approve_tools` exactly (approval shortcuts are never widened).
+//! Server and tool names are kept and matched in their canonical form ([`crate::ident`]: NFKC,
+//! default-ignorables removed, lower case), so a block is not dodged by spelling a tool
+//! differently (`Write_File`, `write\u{200b}_file`, full-width letters).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -59,9 +59,10 @@ impl Facts {
 impl McpServerRecord {
     /// Whether calls of `tool` are always refused.
     pub fn blocks(&self, tool: &str) -> bool {
+        let tool = crate::ident::fold(tool);
         self.blocked_tools
             .iter()
-            .any(|t| t.trim().eq_ignore_ascii_case(tool.trim()))
+            .any(|t| crate::ident::fold(t) == tool)
     }
 
     /// Whether calls of `tool` skip human approval below high risk.
@@ -71,9 +72,10 @@ impl McpServerRecord {
 
     /// The minimum risk score configured for `tool`.
     pub fn risk_override(&self, tool: &str) -> Option<f64> {
+        let tool = crate::ident::fold(tool);
         self.tool_risk_overrides
             .iter()
-            .find(|(t, _)| t.trim().eq_ignore_ascii_case(tool.trim()))
+            .find(|(t, _)| crate::ident::fold(t) == tool)
             .map(|(_, v)| *v)
     }
 
@@ -151,7 +153,7 @@ impl McpRegistry {
             .read()
             .ok()?
             .get(&org_id)?
-            .get(server_name)
+            .get(&crate::ident::fold(server_name))
             .cloned()
     }
 
@@ -178,7 +180,9 @@ impl McpRegistry {
     pub fn check(&self, org_id: i64, server: &str, tool: Option<&str>) -> Result<Facts, Denial> {
         let (in_use, entry) = match self.servers.read() {
             Ok(s) => match s.get(&org_id) {
-                Some(org) if !org.is_empty() => (true, org.get(server).cloned()),
+                Some(org) if !org.is_empty() => {
+                    (true, org.get(&crate::ident::fold(server)).cloned())
+                }
                 _ => (false, None),
             },
             // A poisoned lock must not open the gate.

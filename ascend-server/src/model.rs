@@ -13,17 +13,24 @@ use serde_json::Value;
 
 use ascend_runtime::wire::DecisionBody;
 
-/// What a key may do. Roles are ordered: an admin may do what a reviewer may, a reviewer what an
-/// agent may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What a key may do. Roles are ordered: an operator may do what an admin may, an admin what a
+/// reviewer may, a reviewer what an agent may. Only an operator manages organisations (and
+/// creates keys in an organisation other than its own).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Submits actions, reports outcomes, reads its own decisions.
+    #[default]
     Agent,
     /// Also approves and denies pending actions.
     Reviewer,
     /// Also creates keys, flips kill switches, reloads policies.
     Admin,
+    /// Also creates organisations and their first keys (the platform's operator, not an
+    /// organisation's admin).
+    Operator,
 }
 
 impl Role {
@@ -33,6 +40,7 @@ impl Role {
             Role::Agent => "agent",
             Role::Reviewer => "reviewer",
             Role::Admin => "admin",
+            Role::Operator => "operator",
         }
     }
 }
@@ -45,7 +53,7 @@ impl fmt::Display for Role {
 
 /// A role name that is none of `agent`, `reviewer`, `admin`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?} (agent, reviewer, admin)")]
+#[error("unknown role {0:?} (agent, reviewer, admin, operator)")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -55,6 +63,7 @@ impl FromStr for Role {
             "agent" => Ok(Role::Agent),
             "reviewer" => Ok(Role::Reviewer),
             "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
             other => Err(UnknownRole(other.to_owned())),
         }
     }
@@ -73,6 +82,17 @@ pub struct Principal {
     pub agent_id: Option<String>,
     /// Name used as audit actor.
     pub name: String,
+    /// The people behind the key for separation of duties: its owner and the owner of the key
+    /// that created it (a key minted by X counts as X too).
+    pub people: Vec<String>,
+}
+
+impl Principal {
+    /// An unbound agent key (a "fleet" key: submits for any agent id it names, but reads,
+    /// reports and manages only what it submitted or created itself).
+    pub fn is_fleet_key(&self) -> bool {
+        self.role == Role::Agent && self.agent_id.is_none()
+    }
 }
 
 /// An API key as stored: only the SHA-256 of the secret is kept.
@@ -90,8 +110,33 @@ pub struct ApiKeyRecord {
     pub key_hash: [u8; 32],
     /// Label shown as the actor in the audit trail.
     pub name: String,
+    /// The person or service identity the key belongs to (separation of duties compares
+    /// owners, not keys). Defaults to the name.
+    pub owner: String,
+    /// Owner of the key that created this one (`system` for keys the service issued itself).
+    pub created_by: String,
     /// When.
     pub created_at: Timestamp,
+    /// After this time the key no longer authenticates.
+    pub expires_at: Option<Timestamp>,
+    /// When it was revoked (it no longer authenticates).
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key authenticates at `now` (not revoked, not expired).
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+
+    /// The people behind the key ([`Principal::people`]).
+    pub fn people(&self) -> Vec<String> {
+        let mut people = vec![self.owner.clone()];
+        if self.created_by != self.owner && self.created_by != "system" {
+            people.push(self.created_by.clone());
+        }
+        people
+    }
 }
 
 /// One reviewer's vote on a pending action.
@@ -101,6 +146,9 @@ pub struct Vote {
     pub key_id: String,
     /// Reviewer's name (audit actor).
     pub approver: String,
+    /// The owner of the reviewer's key (the person; no person votes twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Approve (true) or deny (false).
     pub approve: bool,
     /// Comment or reason.
@@ -200,6 +248,8 @@ pub struct ActionState {
     pub id: i64,
     /// Agent.
     pub agent_id: String,
+    /// Key id that submitted it.
+    pub submitted_key: String,
     /// Whether it was allowed to run.
     pub allowed: bool,
     /// Its stored status text.
@@ -213,6 +263,8 @@ pub struct ActionState {
 pub struct ActionFilter {
     /// Only this agent.
     pub agent_id: Option<String>,
+    /// Only actions submitted with this key (a fleet key's own).
+    pub submitted_key: Option<String>,
     /// Only this status (`approved`, `denied`, `pending_approval`).
     pub status: Option<String>,
     /// Page size.
@@ -325,6 +377,8 @@ pub struct Webhook {
     pub secret: String,
     /// Only events of this agent, when set.
     pub agent_id: Option<String>,
+    /// Key that created it (an agent key manages only its own agent's or its own webhooks).
+    pub created_key: Option<String>,
     /// Enabled.
     pub active: bool,
     /// When.
@@ -458,6 +512,13 @@ impl Timestamp {
     /// Seconds since the Unix epoch.
     pub fn unix_seconds(&self) -> i64 {
         self.0.timestamp()
+    }
+
+    /// Microseconds from `earlier` to `self` (negative when `earlier` is later; saturating).
+    pub fn micros_since(self, earlier: Timestamp) -> i64 {
+        self.0
+            .timestamp_micros()
+            .saturating_sub(earlier.0.timestamp_micros())
     }
 }
 
@@ -600,6 +661,10 @@ pub enum AuditKind {
     AgentRegistered,
     /// An API key was created.
     KeyCreated,
+    /// An API key was revoked.
+    KeyRevoked,
+    /// An organisation was created.
+    OrgCreated,
     /// Policies were reloaded (or a reload failed).
     PolicyReloaded,
     /// An MCP server was registered.
@@ -636,6 +701,8 @@ impl AuditKind {
             AuditKind::KillSwitchReleased => "kill_switch.released",
             AuditKind::AgentRegistered => "agent.registered",
             AuditKind::KeyCreated => "key.created",
+            AuditKind::KeyRevoked => "key.revoked",
+            AuditKind::OrgCreated => "org.created",
             AuditKind::PolicyReloaded => "policy.reloaded",
             AuditKind::McpServerRegistered => "mcp_server.registered",
             AuditKind::McpServerUpdated => "mcp_server.updated",

@@ -190,7 +190,11 @@ async fn approve_deny_and_self_approval() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(d["decision"], "denied");
-    let (_, chk) = h.get(&format!("/api/sdk/approval/{id2}"), &h.agent).await;
+    // (A fleet agent key reads only its own submissions: the admin's action is read by the
+    // reviewer.)
+    let (s, _) = h.get(&format!("/api/sdk/approval/{id2}"), &h.agent).await;
+    assert_eq!(s, 404);
+    let (_, chk) = h.get(&format!("/api/sdk/approval/{id2}"), &h.reviewer).await;
     assert_eq!(chk["status"], "denied");
     assert!(
         chk["rejection_reason"]
@@ -333,15 +337,24 @@ async fn bad_input_gets_json_4xx() {
         "a".repeat(200 * 1024)
     );
     check(raw(big.into_bytes()).await.unwrap(), 413).await;
-    // Odd Unicode is fine.
+    // Odd Unicode is fine; control and bidi characters in identifiers are not.
     let (s, _) = h
         .submit(
             &h.agent,
-            json!({"agent_id": "🤖\u{202e}\u{0}", "agent_name": "ẞ", "action_type": "database.read",
-                   "resource": "pröducts\u{fffd}", "action_details": {"q": "\u{1F600}"}}),
+            json!({"agent_id": "🤖", "agent_name": "ẞ", "action_type": "database.read",
+                   "resource": "pröducts\u{fffd}", "action_details": {"q": "\u{1F600}\u{202e}"}}),
         )
         .await;
     assert_eq!(s, 200);
+    let (s, v) = h
+        .submit(
+            &h.agent,
+            json!({"agent_id": "🤖\u{202e}\u{0}", "agent_name": "ẞ", "action_type": "database.read",
+                   "resource": "products"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["errors"]["agent_id"].is_string(), "{v}");
     // Unknown fields are tolerated.
     let mut body = low_action("x");
     body["something_new"] = json!({"nested": true});

@@ -328,6 +328,7 @@ async fn list(state: &Shared, p: &Principal, q: ListQuery) -> Result<Value> {
                 status,
                 limit,
                 offset,
+                ..ActionFilter::default()
             },
         )
         .await?;

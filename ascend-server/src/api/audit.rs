@@ -54,12 +54,16 @@ pub async fn query(
 ) -> Result<Json<Value>> {
     let limit = num(&q.limit, "limit", 50)?.clamp(1, 10_000);
     let offset = num(&q.offset, "offset", 0)?;
+    // Every number a client sends is bounded before any arithmetic (SQLite counts in i64).
+    if i64::try_from(offset).is_err() {
+        return Err(Error::field("offset", "must be at most 9223372036854775807"));
+    }
     let (rows, total) = state.audit_page(&principal, offset, limit).await?;
     let events: Vec<Value> = rows.iter().map(event).collect();
     Ok(Json(json!({
         "events": events,
         "total": total,
-        "page": offset / limit + 1,
+        "page": (offset / limit).saturating_add(1),
         "page_size": limit,
         "limit": limit,
         "offset": offset,

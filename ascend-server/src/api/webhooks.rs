@@ -11,14 +11,16 @@ use crate::error::{Error, Result};
 use crate::governance::webhooks::{NewWebhook, WebhookChange};
 use crate::model::{Principal, Webhook, WebhookEvent};
 
-fn view(w: &Webhook) -> Value {
+/// A webhook as answered. The signing secret is shown once, in the answer to its creation
+/// (`with_secret`), and never again: a key that can list webhooks cannot forge deliveries.
+fn view(w: &Webhook, with_secret: bool) -> Value {
     json!({
         "webhook_id": w.id.to_string(),
         "id": w.id,
         "url": w.url,
         "events": w.events,
         "active": w.active,
-        "secret": w.secret,
+        "secret": with_secret.then_some(&w.secret),
         "agent_id": w.agent_id,
         "created_at": w.created_at,
     })
@@ -62,7 +64,7 @@ pub async fn configure(
         agent_id: string_field(&m, "agent_id")?,
     };
     let hook = state.create_webhook(&principal, input).await?;
-    let mut v = view(&hook);
+    let mut v = view(&hook, true);
     if let Value::Object(o) = &mut v {
         o.insert("success".into(), Value::Bool(true));
     }
@@ -72,7 +74,7 @@ pub async fn configure(
 /// `GET /api/webhooks`.
 pub async fn list(State(state): State<Shared>, principal: Principal) -> Result<Json<Value>> {
     let hooks = state.webhooks(&principal).await?;
-    let items: Vec<Value> = hooks.iter().map(view).collect();
+    let items: Vec<Value> = hooks.iter().map(|h| view(h, false)).collect();
     Ok(Json(json!({"webhooks": items, "total": items.len()})))
 }
 
@@ -100,7 +102,7 @@ pub async fn update(
         },
     };
     let hook = state.update_webhook(&principal, id, change).await?;
-    Ok(Json(view(&hook)))
+    Ok(Json(view(&hook, false)))
 }
 
 /// `DELETE /api/webhooks/{id}` — answers JSON (never 204: the Python SDK parses every 2xx body).

@@ -111,6 +111,24 @@ pub enum Event<'a> {
         agent_id: Option<&'a str>,
         /// Key name.
         name: &'a str,
+        /// Its owner (person or service identity).
+        owner: &'a str,
+        /// When it stops working, if ever.
+        expires_at: Option<Timestamp>,
+        /// The key it replaces (rotation).
+        replaces: Option<&'a str>,
+    },
+    /// An API key was revoked (or replaced by rotation).
+    KeyRevoked {
+        /// Key id.
+        key_id: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// An organisation was created.
+    OrgCreated {
+        /// Its name.
+        name: &'a str,
     },
     /// Policies were reloaded, or a reload failed.
     PolicyReloaded {
@@ -167,6 +185,8 @@ impl Event<'_> {
             Event::KillSwitch(_) => AuditKind::KillSwitchReleased,
             Event::AgentRegistered(_) => AuditKind::AgentRegistered,
             Event::KeyCreated { .. } => AuditKind::KeyCreated,
+            Event::KeyRevoked { .. } => AuditKind::KeyRevoked,
+            Event::OrgCreated { .. } => AuditKind::OrgCreated,
             Event::PolicyReloaded { .. } => AuditKind::PolicyReloaded,
             Event::McpServerSaved { kind, .. } | Event::Webhook { kind, .. } => *kind,
             Event::McpServerDeleted { .. } => AuditKind::McpServerDeleted,
@@ -187,7 +207,10 @@ impl Event<'_> {
                 None => format!("org:{org_id}"),
             },
             Event::AgentRegistered(a) => format!("agent:{}", a.agent_id),
-            Event::KeyCreated { key_id, .. } => format!("key:{key_id}"),
+            Event::KeyCreated { key_id, .. } | Event::KeyRevoked { key_id, .. } => {
+                format!("key:{key_id}")
+            }
+            Event::OrgCreated { .. } => format!("org:{org_id}"),
             Event::PolicyReloaded { dir, .. } => format!("policies:{dir}"),
             Event::McpServerSaved { server, .. } => format!("mcp_server:{}", server.server_name),
             Event::McpServerDeleted { server_name, .. } => format!("mcp_server:{server_name}"),
@@ -216,6 +239,7 @@ impl Event<'_> {
                 "approve": vote.approve,
                 "comment": vote.comment,
                 "approver_key": vote.key_id,
+                "approver_owner": vote.owner,
                 "status": status,
                 "decided": decided,
             }),
@@ -235,8 +259,14 @@ impl Event<'_> {
                 role,
                 agent_id,
                 name,
+                owner,
+                expires_at,
+                replaces,
             } => json!({"key_id": key_id, "role": role.as_str(), "agent_id": agent_id,
-                        "name": name}),
+                        "name": name, "owner": owner, "expires_at": expires_at,
+                        "replaces": replaces}),
+            Event::KeyRevoked { key_id, reason } => json!({"key_id": key_id, "reason": reason}),
+            Event::OrgCreated { name } => json!({"name": name}),
             Event::PolicyReloaded {
                 ok,
                 policies,

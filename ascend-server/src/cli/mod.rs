@@ -67,9 +67,12 @@ pub enum Command {
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
-    /// API keys (admin key).
+    /// API keys: create, list, revoke, rotate (admin key).
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Organisations: create, list (operator key).
+    #[command(subcommand)]
+    Orgs(keys::OrgsCmd),
     /// Policy tools.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
@@ -85,6 +88,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::KillSwitch(a) => kill_switch::run(a).await,
         Command::Audit(c) => audit::run(c).await,
         Command::Keys(c) => keys::run(c).await,
+        Command::Orgs(c) => keys::run_orgs(c).await,
         Command::Policy(c) => policy::run(c),
     }
 }

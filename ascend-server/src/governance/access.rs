@@ -28,6 +28,10 @@ pub enum Operation {
     SetKillSwitch,
     /// Create an API key.
     CreateKey,
+    /// List, revoke and rotate API keys.
+    ManageKeys,
+    /// Create and list organisations (the platform operator).
+    ManageOrgs,
     /// Reload the policy set.
     ReloadPolicies,
     /// Register or update an agent.
@@ -58,20 +62,23 @@ pub enum Binding {
 
 /// The table: the least role each operation needs and how a binding limits it.
 ///
-/// Webhooks are open to every role for now (the Python SDK manages them with the agent's own
-/// key); tightening them is a change of these two lines.
+/// Webhooks are open to agent keys (the Python SDK manages them with the agent's own key), but
+/// an agent key sees and manages only its own: a bound key those of its agent, a fleet key
+/// those it created ([`own_key`]); the signing secret is shown once, at creation.
 pub const TABLE: &[(Operation, Role, Binding)] = &[
     (Operation::Submit, Role::Agent, Binding::Always),
     (Operation::ReadActions, Role::Agent, Binding::AgentRole),
-    (Operation::Vote, Role::Reviewer, Binding::None),
+    (Operation::Vote, Role::Reviewer, Binding::Always),
     (Operation::ReportOutcome, Role::Agent, Binding::AgentRole),
     (Operation::ReadKillSwitch, Role::Agent, Binding::Always),
     (Operation::SetKillSwitch, Role::Admin, Binding::None),
     (Operation::CreateKey, Role::Admin, Binding::None),
+    (Operation::ManageKeys, Role::Admin, Binding::None),
+    (Operation::ManageOrgs, Role::Operator, Binding::None),
     (Operation::ReloadPolicies, Role::Admin, Binding::None),
     (Operation::RegisterAgent, Role::Agent, Binding::Always),
-    (Operation::ReadWebhooks, Role::Agent, Binding::None),
-    (Operation::ManageWebhooks, Role::Agent, Binding::Always),
+    (Operation::ReadWebhooks, Role::Agent, Binding::AgentRole),
+    (Operation::ManageWebhooks, Role::Agent, Binding::AgentRole),
     (Operation::ReadMcpRegistry, Role::Agent, Binding::None),
     (Operation::ManageMcpRegistry, Role::Admin, Binding::None),
     (Operation::ReadAudit, Role::Reviewer, Binding::None),
@@ -109,20 +116,37 @@ pub fn bound_agent(p: &Principal, op: Operation) -> Option<&str> {
     }
 }
 
+/// The key a fleet key (an unbound agent key) is limited to for `op`: it reads and reports
+/// only the actions it submitted, and sees and manages only the webhooks it created.
+pub fn own_key(p: &Principal, op: Operation) -> Option<&str> {
+    let scoped = matches!(
+        op,
+        Operation::ReadActions
+            | Operation::ReportOutcome
+            | Operation::ReadWebhooks
+            | Operation::ManageWebhooks
+    );
+    (scoped && p.is_fleet_key()).then_some(p.key_id.as_str())
+}
+
 /// The agent an operation acts for: `requested` (None or empty: the key's own agent), checked
-/// against the key's binding. Fails with 403 when a bound key names another agent.
+/// against the key's binding, in its canonical form ([`crate::ident`]). Fails with 403 when a
+/// bound key names another agent, 422 when the id holds control or bidi characters.
 pub fn acting_agent(
     p: &Principal,
     op: Operation,
     requested: Option<&str>,
 ) -> Result<Option<String>> {
-    let requested = requested.map(str::trim).filter(|a| !a.is_empty());
+    let requested = match requested.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => Some(crate::ident::identifier("agent_id", a)?),
+        None => None,
+    };
     match (bound_agent(p, op), requested) {
         (Some(bound), Some(asked)) if asked != bound && asked != "unknown" => Err(
             Error::Forbidden(format!("this key acts for agent {bound:?}, not {asked:?}")),
         ),
         (Some(bound), _) => Ok(Some(bound.to_owned())),
-        (None, asked) => Ok(asked.map(str::to_owned)),
+        (None, asked) => Ok(asked),
     }
 }
 
@@ -137,6 +161,7 @@ mod tests {
             role,
             agent_id: agent.map(str::to_owned),
             name: "n".into(),
+            people: vec!["n".into()],
         }
     }
 
@@ -151,6 +176,8 @@ mod tests {
             ReadKillSwitch,
             SetKillSwitch,
             CreateKey,
+            ManageKeys,
+            ManageOrgs,
             ReloadPolicies,
             RegisterAgent,
             ReadWebhooks,

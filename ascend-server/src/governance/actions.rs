@@ -50,8 +50,12 @@ impl Governance {
         mut filter: ActionFilter,
     ) -> Result<(Vec<ActionRecord>, u64)> {
         access::authorize(p, Operation::ReadActions)?;
+        filter.agent_id = filter.agent_id.map(|a| crate::ident::fold(&a));
         if let Some(bound) = access::bound_agent(p, Operation::ReadActions) {
             filter.agent_id = Some(bound.to_owned());
+        }
+        if let Some(key) = access::own_key(p, Operation::ReadActions) {
+            filter.submitted_key = Some(key.to_owned());
         }
         self.state.store.list_actions(p.org_id, filter).await
     }
@@ -71,13 +75,27 @@ impl Governance {
                 a.id
             )));
         }
+        // A halt freezes: while the agent or its organisation is halted nothing pending can
+        // become allowed (denying stays possible).
+        let halt = self.state.kill_status(p.org_id, Some(&a.agent_id))?;
+        if input.approve && halt.blocked {
+            return Err(Error::Conflict(format!(
+                "agent {:?} is halted ({}): pending actions cannot be approved until the kill \
+                 switch is released",
+                a.agent_id,
+                halt.reason.as_deref().unwrap_or("no reason given")
+            )));
+        }
+        let submitter = self.state.keys.people_of(&a.submitted_key);
         let vote = Vote {
             key_id: p.key_id.clone(),
             approver: p.name.clone(),
+            owner: p.people.first().cloned(),
             approve: input.approve,
             comment,
             at: now(),
         };
+        let voter = p.people.clone();
         let org = p.org_id;
         let actor = p.name.clone();
         let decided = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -89,7 +107,11 @@ impl Governance {
                 org,
                 a.id,
                 Box::new(move |action| {
-                    let done = approvals::apply_vote(action, vote.clone())?;
+                    let people = approvals::People {
+                        voter: &voter,
+                        submitter: &submitter,
+                    };
+                    let done = approvals::apply_vote(action, vote.clone(), people)?;
                     flag.store(done, std::sync::atomic::Ordering::Relaxed);
                     let event = Event::Voted {
                         action_id: action.id,
@@ -159,6 +181,7 @@ impl Governance {
         let org = p.org_id;
         let actor = p.name.clone();
         let bound = access::bound_agent(p, Operation::ReportOutcome).map(str::to_owned);
+        let own_key = access::own_key(p, Operation::ReportOutcome).map(str::to_owned);
         let outcome = input.outcome;
         let detail = redact(&input.detail);
         let at = now();
@@ -172,7 +195,9 @@ impl Governance {
                 detail,
                 at,
                 Box::new(move |action| {
-                    if bound.as_deref().is_some_and(|b| b != action.agent_id) {
+                    if bound.as_deref().is_some_and(|b| b != action.agent_id)
+                        || own_key.as_deref().is_some_and(|k| k != action.submitted_key)
+                    {
                         return Err(Error::NotFound(format!("action {id} not found")));
                     }
                     if let Some(prev) = action.outcome {
@@ -205,12 +230,12 @@ impl Governance {
             .get_action(p.org_id, id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("action {id} not found")))?;
-        match access::bound_agent(p, op) {
-            Some(bound) if a.agent_id != bound => {
-                Err(Error::NotFound(format!("action {id} not found")))
-            }
-            _ => Ok(a),
+        let other_agent = access::bound_agent(p, op).is_some_and(|b| a.agent_id != b);
+        let other_key = access::own_key(p, op).is_some_and(|k| a.submitted_key != k);
+        if other_agent || other_key {
+            return Err(Error::NotFound(format!("action {id} not found")));
         }
+        Ok(a)
     }
 
     async fn expire_if_due(&self, a: ActionRecord) -> Result<ActionRecord> {

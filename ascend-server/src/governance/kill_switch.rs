@@ -31,7 +31,8 @@ impl Governance {
         agent: Option<&str>,
     ) -> Result<KillSwitchStatus> {
         access::authorize(p, Operation::ReadKillSwitch)?;
-        let agent = access::bound_agent(p, Operation::ReadKillSwitch).or(agent);
+        let asked = agent.map(crate::ident::fold);
+        let agent = access::bound_agent(p, Operation::ReadKillSwitch).or(asked.as_deref());
         self.state.kill_status(p.org_id, agent)
     }
 
@@ -45,10 +46,15 @@ impl Governance {
         if input.active && input.reason.is_none() {
             return Err(Error::field("reason", "a reason is required"));
         }
+        let agent_id = input
+            .agent_id
+            .as_deref()
+            .map(|a| crate::ident::identifier("agent_id", a))
+            .transpose()?;
         let at = now();
         let record = KillSwitchRecord {
             org_id: p.org_id,
-            agent_id: input.agent_id.clone(),
+            agent_id,
             active: input.active,
             reason: input.reason.clone(),
             activated_at: Some(at),

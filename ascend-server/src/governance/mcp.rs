@@ -46,6 +46,17 @@ impl Governance {
         input: McpServerInput,
     ) -> Result<(McpServerRecord, bool)> {
         access::authorize(p, Operation::ManageMcpRegistry)?;
+        let mut input = input;
+        input.server_name = crate::ident::identifier("server_name", &input.server_name)?;
+        for list in [&mut input.auto_approve_tools, &mut input.blocked_tools] {
+            for t in list.iter_mut() {
+                *t = crate::ident::identifier("tools", t)?;
+            }
+        }
+        input.tool_risk_overrides = std::mem::take(&mut input.tool_risk_overrides)
+            .into_iter()
+            .map(|(t, v)| Ok((crate::ident::identifier("tool_risk_overrides", &t)?, v)))
+            .collect::<Result<_>>()?;
         let _guard = self.state.mcp.changes.lock().await;
         let existing = self.state.mcp.get(p.org_id, &input.server_name);
         let at = now();

@@ -71,6 +71,7 @@ impl Governance {
     pub async fn submit(&self, p: &Principal, mut input: SubmitInput) -> Result<Arc<DecisionBody>> {
         access::authorize(p, Operation::Submit)?;
         resolve_agent(p, &mut input.action)?;
+        canonicalise(&mut input)?;
         let Some(key) = input.idempotency_key.clone() else {
             return self.decide(p, input, None).await;
         };
@@ -408,6 +409,30 @@ fn resolve_agent(p: &Principal, action: &mut AgentAction) -> Result<()> {
     action.agent_id = acting.unwrap_or_else(|| "unknown".to_owned());
     if action.agent_name.trim().is_empty() {
         action.agent_name = action.agent_id.clone();
+    }
+    Ok(())
+}
+
+/// The identifiers rules, policies, the MCP registry and kill switches match on, in their
+/// canonical form ([`crate::ident`]): action type, resource, MCP server and tool names.
+fn canonicalise(input: &mut SubmitInput) -> Result<()> {
+    let a = &mut input.action;
+    a.action_type = crate::ident::identifier("action_type", &a.action_type)?;
+    a.resource = crate::ident::identifier("resource", &a.resource)?;
+    crate::ident::check("agent_name", &a.agent_name)?;
+    if let Some(Value::String(t)) = a.action_details.get_mut("tool_name") {
+        *t = crate::ident::identifier("tool_name", t)?;
+    }
+    for map in [&mut a.context, &mut a.risk_indicators] {
+        for field in ["mcp_tool", "mcp_server"] {
+            if let Some(Value::String(t)) = map.get_mut(field) {
+                *t = crate::ident::identifier(field, t)?;
+            }
+        }
+    }
+    if let Some(m) = input.mcp.as_mut() {
+        m.server = crate::ident::identifier("server_name", &m.server)?;
+        m.tool = crate::ident::identifier("tool_name", &m.tool)?;
     }
     Ok(())
 }

@@ -42,6 +42,18 @@ fn event_names(events: &[WebhookEvent]) -> Result<Vec<String>> {
     Ok(events.iter().map(|e| e.as_str().to_owned()).collect())
 }
 
+/// Whether `p` may see and manage `hook`: a bound agent key those of its agent, a fleet key
+/// those it created, reviewers and admins all of the organisation's.
+fn visible(p: &Principal, hook: &Webhook) -> bool {
+    if let Some(agent) = access::bound_agent(p, Operation::ManageWebhooks) {
+        return hook.agent_id.as_deref() == Some(agent);
+    }
+    if let Some(key) = access::own_key(p, Operation::ManageWebhooks) {
+        return hook.created_key.as_deref() == Some(key);
+    }
+    true
+}
+
 impl Governance {
     /// Create a webhook.
     pub async fn create_webhook(&self, p: &Principal, input: NewWebhook) -> Result<Webhook> {
@@ -61,6 +73,7 @@ impl Governance {
             events,
             secret,
             agent_id,
+            created_key: Some(p.key_id.clone()),
             active: true,
             created_at: now(),
         };
@@ -83,17 +96,22 @@ impl Governance {
         Ok(stored)
     }
 
-    /// The caller's organisation's webhooks.
+    /// The caller's organisation's webhooks that the caller may see (an agent key: its own).
     pub async fn webhooks(&self, p: &Principal) -> Result<Vec<Webhook>> {
         access::authorize(p, Operation::ReadWebhooks)?;
-        Ok(hooks_of(&self.state, p.org_id).await?.as_ref().clone())
+        Ok(hooks_of(&self.state, p.org_id)
+            .await?
+            .iter()
+            .filter(|w| visible(p, w))
+            .cloned()
+            .collect())
     }
 
     async fn webhook(&self, p: &Principal, id: i64) -> Result<Webhook> {
         hooks_of(&self.state, p.org_id)
             .await?
             .iter()
-            .find(|w| w.id == id)
+            .find(|w| w.id == id && visible(p, w))
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("webhook {id} not found")))
     }

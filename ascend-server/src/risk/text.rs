@@ -249,6 +249,11 @@ pub fn scan(text: &str) -> TextFacts {
     if f.secret.is_none() && assignment_secret(text) {
         f.secret = Some("secret assignment");
     }
+    // A client that redacted values by shape (our runtime does, `[REDACTED:<kind>]`) still
+    // tells what was there: the risk is the same as if it had been sent.
+    if text.contains("[REDACTED:") {
+        marked(text, &mut f);
+    }
     let has_digits = text.bytes().filter(u8::is_ascii_digit).count() >= 9;
     if has_digits {
         f.ssn = has_ssn(text);
@@ -261,9 +266,38 @@ pub fn scan(text: &str) -> TextFacts {
     f
 }
 
+/// Facts from `[REDACTED:<kind>]` markers ([`ascend_runtime::redact::VALUE_KINDS`]).
+fn marked(text: &str, f: &mut TextFacts) {
+    for part in text.split("[REDACTED:").skip(1) {
+        let kind = part.split(']').next().unwrap_or_default();
+        let secret = match kind {
+            "card" => {
+                f.card = true;
+                None
+            }
+            "private-key" => Some("private key"),
+            "aws-key" => Some("AWS access key"),
+            "jwt" => Some("JSON web token"),
+            "token" => Some("API token"),
+            "credential" => Some("bearer credential"),
+            "password" => Some("password in URL"),
+            _ => None,
+        };
+        f.secret = f.secret.or(secret);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_side_markers_keep_their_meaning() {
+        let f = scan("export attached: [REDACTED:card], key [REDACTED:aws-key]");
+        assert!(f.card);
+        assert_eq!(f.secret, Some("AWS access key"));
+        assert_eq!(scan("value [REDACTED] only").secret, None);
+    }
 
     #[test]
     fn secrets_are_found() {

@@ -43,6 +43,15 @@ pub trait Store: Send + Sync + 'static {
     fn ensure_org(&self, name: String, now: Timestamp) -> BoxFuture<'_, Result<i64>>;
     /// Store a new API key.
     fn insert_key(&self, key: ApiKeyRecord, audit: AuditDraft) -> BoxFuture<'_, Result<()>>;
+    /// Mark key `key_id` of organisation `org_id` revoked at `at` (404 when it is not there or
+    /// already revoked).
+    fn revoke_key(
+        &self,
+        org_id: i64,
+        key_id: String,
+        at: Timestamp,
+        audit: AuditDraft,
+    ) -> BoxFuture<'_, Result<()>>;
     /// Store a new action with its first decision. A second action with the same
     /// organisation and idempotency key is refused with [`crate::Error::Conflict`] (and nothing
     /// of it, audit entry included, is written).

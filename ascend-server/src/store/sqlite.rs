@@ -98,6 +98,16 @@ CREATE TABLE mcp_servers (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, serve
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (org_id, server_name));
 "#,
     ),
+    (
+        3,
+        r#"
+ALTER TABLE api_keys ADD COLUMN owner TEXT;
+ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+ALTER TABLE api_keys ADD COLUMN revoked_at TEXT;
+ALTER TABLE webhooks ADD COLUMN created_key TEXT;
+"#,
+    ),
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -315,6 +325,19 @@ impl Store for SqliteStore {
         })
     }
 
+    fn revoke_key(
+        &self,
+        org_id: i64,
+        key_id: String,
+        at: Timestamp,
+        audit: AuditDraft,
+    ) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| {
+            writes::revoke_key(w, org_id, &key_id, at)?;
+            w.append(&audit)
+        })
+    }
+
     fn insert_action(&self, action: NewAction, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
         self.run(move |w| {
             writes::insert_action(w, &action)?;
@@ -488,6 +511,10 @@ impl Store for SqliteStore {
                 args.push(status.into());
                 cond.push_str(&format!(" AND status = ?{}", args.len()));
             }
+            if let Some(key) = filter.submitted_key {
+                args.push(key.into());
+                cond.push_str(&format!(" AND submitted_key = ?{}", args.len()));
+            }
             let total: i64 = c.query_row(
                 &format!("SELECT COUNT(*) FROM actions WHERE {cond}"),
                 rusqlite::params_from_iter(args.iter()),
@@ -551,7 +578,7 @@ impl Store for SqliteStore {
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, org_id, url, events, secret, agent_id, active, created_at \
+                "SELECT id, org_id, url, events, secret, agent_id, active, created_at, created_key \
                  FROM webhooks WHERE org_id = ?1 ORDER BY id",
             )?;
             let rows = stmt
@@ -736,6 +763,7 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         agent_id: r.get(5)?,
         active: r.get::<_, i64>(6)? != 0,
         created_at: r.get(7)?,
+        created_key: r.get(8)?,
     })
 }
 
@@ -746,7 +774,8 @@ fn load_snapshot(c: &Connection, since: &str) -> Result<Snapshot> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut stmt = c.prepare(
-        "SELECT key_id, org_id, role, agent_id, key_hash, name, created_at FROM api_keys",
+        "SELECT key_id, org_id, role, agent_id, key_hash, name, created_at, owner, created_by, \
+         expires_at, revoked_at FROM api_keys",
     )?;
     snap.keys = stmt
         .query_map([], |r| {
@@ -759,8 +788,12 @@ fn load_snapshot(c: &Connection, since: &str) -> Result<Snapshot> {
                     role: role.parse().unwrap_or(Role::Agent),
                     agent_id: r.get(3)?,
                     key_hash: hash.try_into().unwrap_or([0u8; 32]),
+                    owner: r.get::<_, Option<String>>(7)?.unwrap_or(r.get(5)?),
                     name: r.get(5)?,
                     created_at: r.get(6)?,
+                    created_by: r.get(8)?,
+                    expires_at: r.get(9)?,
+                    revoked_at: r.get(10)?,
                 },
                 role,
             ))

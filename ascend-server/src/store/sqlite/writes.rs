@@ -23,8 +23,8 @@ pub(super) fn ensure_org(w: &mut Writer<'_, '_>, name: &str, at: &Timestamp) -> 
 
 pub(super) fn insert_key(w: &mut Writer<'_, '_>, key: &ApiKeyRecord) -> Result<()> {
     w.tx.prepare_cached(
-        "INSERT INTO api_keys (key_id, org_id, role, agent_id, key_hash, name, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO api_keys (key_id, org_id, role, agent_id, key_hash, name, created_at, owner, \
+         created_by, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         key.key_id,
@@ -33,8 +33,31 @@ pub(super) fn insert_key(w: &mut Writer<'_, '_>, key: &ApiKeyRecord) -> Result<(
         key.agent_id,
         key.key_hash.as_slice(),
         key.name,
-        key.created_at
+        key.created_at,
+        key.owner,
+        key.created_by,
+        key.expires_at,
+        key.revoked_at
     ])?;
+    Ok(())
+}
+
+pub(super) fn revoke_key(
+    w: &mut Writer<'_, '_>,
+    org_id: i64,
+    key_id: &str,
+    at: Timestamp,
+) -> Result<()> {
+    let n = w
+        .tx
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at = ?1 WHERE org_id = ?2 AND key_id = ?3 \
+             AND revoked_at IS NULL",
+        )?
+        .execute(params![at, org_id, key_id])?;
+    if n == 0 {
+        return Err(Error::NotFound(format!("key {key_id} not found or already revoked")));
+    }
     Ok(())
 }
 
@@ -106,7 +129,7 @@ pub(super) fn save_action_state(w: &mut Writer<'_, '_>, a: &ActionRecord) -> Res
 
 pub(super) fn action_state(w: &mut Writer<'_, '_>, org_id: i64, id: i64) -> Result<ActionState> {
     w.tx.prepare_cached(
-        "SELECT agent_id, status, outcome FROM actions WHERE org_id = ?1 AND id = ?2",
+        "SELECT agent_id, status, outcome, submitted_key FROM actions WHERE org_id = ?1 AND id = ?2",
     )?
     .query_row(params![org_id, id], |r| {
         let status: String = r.get(1)?;
@@ -114,6 +137,7 @@ pub(super) fn action_state(w: &mut Writer<'_, '_>, org_id: i64, id: i64) -> Resu
         Ok(ActionState {
             id,
             agent_id: r.get(0)?,
+            submitted_key: r.get(3)?,
             allowed: status == Decision::Allowed.as_status_str(),
             status,
             outcome: outcome.as_deref().and_then(ActionOutcome::parse),
@@ -184,8 +208,8 @@ pub(super) fn upsert_agent(w: &mut Writer<'_, '_>, agent: &AgentRecord) -> Resul
 
 pub(super) fn insert_webhook(w: &mut Writer<'_, '_>, hook: &Webhook) -> Result<i64> {
     w.tx.prepare_cached(
-        "INSERT INTO webhooks (org_id, url, events, secret, agent_id, active, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO webhooks (org_id, url, events, secret, agent_id, active, created_at, \
+         created_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         hook.org_id,
@@ -194,7 +218,8 @@ pub(super) fn insert_webhook(w: &mut Writer<'_, '_>, hook: &Webhook) -> Result<i
         hook.secret,
         hook.agent_id,
         i64::from(hook.active),
-        hook.created_at
+        hook.created_at,
+        hook.created_key
     ])?;
     Ok(w.tx.last_insert_rowid())
 }

@@ -28,6 +28,12 @@
 //!   is replaced by [`REDACTED`] whatever it is (string, number, object, array) — except
 //!   `true`, `false` and `null`, which cannot carry a secret and are often flags a reader needs
 //!   (`"requires_auth": true`). This is the same everywhere: runtime, MCP guard and server.
+//! - Inside **any other string** of a JSON value, secrets recognised by their shape are
+//!   replaced, and only they ([`redact_secrets_in`]): payment card numbers (Luhn-checked),
+//!   JWTs, PEM private keys, AWS / GitHub / GitLab / Slack / Stripe / OpenAI / Anthropic /
+//!   Google key prefixes, `Bearer …` credentials and passwords in URLs, each by a marker naming
+//!   its kind (`[REDACTED:card]`, see [`VALUE_KINDS`]). A JSON number that is a card number is
+//!   replaced too.
 //!
 //! ```
 //! use ascend_runtime::redact::{is_secret_name, redact_value, REDACTED};
@@ -45,6 +51,10 @@
 //! ```
 
 use serde_json::Value;
+
+mod values;
+
+pub use values::{VALUE_KINDS, contains_secret, redact_secrets_in};
 
 /// What the value of a secret-looking name becomes.
 pub const REDACTED: &str = "[REDACTED]";
@@ -118,8 +128,21 @@ pub fn should_redact(key: &str, value: &Value) -> bool {
 }
 
 /// Replace, at any depth (objects inside arrays included), the values under secret-looking
-/// keys by [`REDACTED`] (see [`should_redact`]). Works without recursion, so deeply nested
-/// input cannot overflow the stack.
+/// keys by [`REDACTED`] (see [`should_redact`]), and every secret recognised by its shape
+/// inside any other string ([`redact_secrets_in`]: card numbers, JWTs, PEM keys, cloud key
+/// prefixes, passwords in URLs). Works without recursion, so deeply nested input cannot
+/// overflow the stack.
+///
+/// ```
+/// use ascend_runtime::redact::{redact_value, REDACTED};
+/// use serde_json::json;
+/// let mut v = json!({"note": "use AKIAIOSFODNN7EXAMPLE", "dsn": "mysql://u:pw@db/app",
+///                    "cards": ["4111-1111-1111-1111"], "order": "4111111111111112"});
+/// redact_value(&mut v);
+/// assert_eq!(v, json!({"note": "use [REDACTED:aws-key]",
+///                      "dsn": "mysql://u:[REDACTED:password]@db/app",
+///                      "cards": ["[REDACTED:card]"], "order": "4111111111111112"}));
+/// ```
 pub fn redact_value(value: &mut Value) {
     let mut pending = vec![value];
     while let Some(v) = pending.pop() {
@@ -128,12 +151,22 @@ pub fn redact_value(value: &mut Value) {
                 for (key, child) in map.iter_mut() {
                     if should_redact(key, child) {
                         *child = Value::String(REDACTED.to_owned());
-                    } else if is_container(child) {
+                    } else {
                         pending.push(child);
                     }
                 }
             }
-            Value::Array(items) => pending.extend(items.iter_mut().filter(|c| is_container(c))),
+            Value::Array(items) => pending.extend(items.iter_mut()),
+            Value::String(s) => {
+                if let Some(clean) = redact_secrets_in(s) {
+                    *s = clean;
+                }
+            }
+            Value::Number(n) => {
+                if n.as_u64().is_some_and(values::is_card_number) {
+                    *v = Value::String("[REDACTED:card]".to_owned());
+                }
+            }
             _ => {}
         }
     }
@@ -155,10 +188,6 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
             format!("{}…[truncated {rest} chars]", &s[..cut])
         }
     }
-}
-
-fn is_container(value: &Value) -> bool {
-    matches!(value, Value::Object(_) | Value::Array(_))
 }
 
 fn is_separator(c: char) -> bool {
