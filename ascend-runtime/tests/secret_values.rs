@@ -42,7 +42,10 @@ fn positives_are_redacted_and_negatives_kept() {
 #[test]
 fn the_secret_part_does_not_survive_and_the_rest_does() {
     let r = redact_secrets_in("connect to https://admin:S3cr3t!@10.0.0.5/admin now").unwrap();
-    assert_eq!(r, "connect to https://admin:[REDACTED:password]@10.0.0.5/admin now");
+    assert_eq!(
+        r,
+        "connect to https://admin:[REDACTED:password]@10.0.0.5/admin now"
+    );
     let r = redact_secrets_in("card: 5555-5555-5555-4444, exp 10/29").unwrap();
     assert_eq!(r, "card: [REDACTED:card], exp 10/29");
     let r = redact_secrets_in("aws configure set aws_access_key_id ASIAY34FZKBOKMUTVV7A").unwrap();

@@ -56,11 +56,7 @@ pub fn apply_vote(action: &mut ActionRecord, vote: Vote, people: People<'_>) -> 
             "the key that submitted an action can never approve or deny it".into(),
         ));
     }
-    if let Some(person) = people
-        .voter
-        .iter()
-        .find(|v| people.submitter.contains(v))
-    {
+    if let Some(person) = people.voter.iter().find(|v| people.submitter.contains(v)) {
         return Err(Error::Forbidden(format!(
             "separation of duties: {person:?} is behind both the submitting key and this one; \
              another person must decide"

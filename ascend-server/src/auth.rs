@@ -231,7 +231,10 @@ mod tests {
         assert!(ring.authenticate("nonsense").is_err());
         assert!(ring.authenticate("").is_err());
         ring.revoke(&id, Timestamp::now());
-        assert!(ring.authenticate(&key).is_err(), "a revoked key stops at once");
+        assert!(
+            ring.authenticate(&key).is_err(),
+            "a revoked key stops at once"
+        );
     }
 
     #[test]

@@ -31,10 +31,16 @@ fn is_bidi_control(c: char) -> bool {
 
 /// Refuse control and bidi characters in `value` (a 422 naming `field`).
 pub fn check(field: &str, value: &str) -> Result<()> {
-    match value.chars().find(|c| c.is_control() || is_bidi_control(*c)) {
+    match value
+        .chars()
+        .find(|c| c.is_control() || is_bidi_control(*c))
+    {
         Some(c) => Err(Error::field(
             field,
-            format!("must not contain control or bidirectional characters (found U+{:04X})", c as u32),
+            format!(
+                "must not contain control or bidirectional characters (found U+{:04X})",
+                c as u32
+            ),
         )),
         None => Ok(()),
     }
@@ -68,7 +74,7 @@ mod tests {
     #[test]
     fn look_alikes_fold_to_one_form() {
         for (raw, canonical) in [
-            ("t\u{200b}ransaction", "t" .to_owned() + "ransaction"),
+            ("t\u{200b}ransaction", "t".to_owned() + "ransaction"),
             ("ｆｉｌｅ．ｄｅｌｅｔｅ", "file.delete".to_owned()),
             ("Agent-K", "agent-k".to_owned()),
             ("agent-k\u{200b}", "agent-k".to_owned()),
@@ -83,7 +89,14 @@ mod tests {
 
     #[test]
     fn control_and_bidi_characters_are_refused() {
-        for bad in ["a\u{0000}b", "a\tb", "a\u{202E}b", "a\u{2066}b", "a\u{200F}", "a\u{7f}"] {
+        for bad in [
+            "a\u{0000}b",
+            "a\tb",
+            "a\u{202E}b",
+            "a\u{2066}b",
+            "a\u{200F}",
+            "a\u{7f}",
+        ] {
             assert!(identifier("agent_id", bad).is_err(), "{bad:?}");
         }
         assert!(identifier("agent_id", "ordinary-agent_1.v2").is_ok());

@@ -46,8 +46,8 @@ pub mod risk;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
-pub mod mcp_registry;
 pub mod ident;
+pub mod mcp_registry;
 pub mod redact;
 pub mod store;
 

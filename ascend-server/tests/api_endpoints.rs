@@ -194,7 +194,9 @@ async fn approve_deny_and_self_approval() {
     // reviewer.)
     let (s, _) = h.get(&format!("/api/sdk/approval/{id2}"), &h.agent).await;
     assert_eq!(s, 404);
-    let (_, chk) = h.get(&format!("/api/sdk/approval/{id2}"), &h.reviewer).await;
+    let (_, chk) = h
+        .get(&format!("/api/sdk/approval/{id2}"), &h.reviewer)
+        .await;
     assert_eq!(chk["status"], "denied");
     assert!(
         chk["rejection_reason"]

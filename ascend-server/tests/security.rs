@@ -43,7 +43,11 @@ async fn halt(h: &Harness, agent: Option<&str>, on: bool) {
         "/api/v1/kill-switch/release"
     };
     let (s, v) = h
-        .post(path, &h.admin, json!({"reason": "incident", "agent_id": agent}))
+        .post(
+            path,
+            &h.admin,
+            json!({"reason": "incident", "agent_id": agent}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
 }
@@ -57,8 +61,18 @@ async fn audit_text(h: &Harness) -> String {
 #[tokio::test]
 async fn agents_manage_only_their_own_webhooks_and_never_read_a_secret() {
     let h = harness().await;
-    let a = new_key(&h, &h.admin, json!({"role": "agent", "agent_id": "agent-a"})).await;
-    let b = new_key(&h, &h.admin, json!({"role": "agent", "agent_id": "agent-b"})).await;
+    let a = new_key(
+        &h,
+        &h.admin,
+        json!({"role": "agent", "agent_id": "agent-a"}),
+    )
+    .await;
+    let b = new_key(
+        &h,
+        &h.admin,
+        json!({"role": "agent", "agent_id": "agent-b"}),
+    )
+    .await;
     let (s, hook) = h
         .post(
             "/api/webhooks/configure",
@@ -67,17 +81,35 @@ async fn agents_manage_only_their_own_webhooks_and_never_read_a_secret() {
         )
         .await;
     assert_eq!(s, 200, "{hook}");
-    assert!(hook["secret"].as_str().unwrap().starts_with("whsec_"), "shown once: {hook}");
-    assert_eq!(hook["agent_id"], "agent-a", "an agent key's webhook is its agent's");
+    assert!(
+        hook["secret"].as_str().unwrap().starts_with("whsec_"),
+        "shown once: {hook}"
+    );
+    assert_eq!(
+        hook["agent_id"], "agent-a",
+        "an agent key's webhook is its agent's"
+    );
     let id = hook["id"].as_i64().unwrap();
     // Agent b neither sees nor changes nor deletes it.
     let (_, listed) = h.get("/api/webhooks", &b).await;
     assert_eq!(listed["total"], 0, "{listed}");
     for (method, path, body) in [
-        (reqwest::Method::PUT, format!("/api/webhooks/{id}"), Some(json!({"url": "https://127.0.0.1:8/x"}))),
-        (reqwest::Method::PUT, format!("/api/webhooks/{id}"), Some(json!({"active": false}))),
+        (
+            reqwest::Method::PUT,
+            format!("/api/webhooks/{id}"),
+            Some(json!({"url": "https://127.0.0.1:8/x"})),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/webhooks/{id}"),
+            Some(json!({"active": false})),
+        ),
         (reqwest::Method::DELETE, format!("/api/webhooks/{id}"), None),
-        (reqwest::Method::POST, format!("/api/webhooks/{id}/test"), None),
+        (
+            reqwest::Method::POST,
+            format!("/api/webhooks/{id}/test"),
+            None,
+        ),
     ] {
         let (s, v) = h.send(method, &path, Some(&b), body).await;
         assert_eq!(s, 404, "{path}: {v}");
@@ -91,7 +123,12 @@ async fn agents_manage_only_their_own_webhooks_and_never_read_a_secret() {
     assert!(listed["webhooks"][0]["secret"].is_null(), "{listed}");
     // Its owner may change it; every change is audited, never with the secret.
     let (s, _) = h
-        .send(reqwest::Method::PUT, &format!("/api/webhooks/{id}"), Some(&a), Some(json!({"active": false})))
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/webhooks/{id}"),
+            Some(&a),
+            Some(json!({"active": false})),
+        )
         .await;
     assert_eq!(s, 200);
     let audit = audit_text(&h).await;
@@ -148,7 +185,10 @@ async fn outcome_reports_and_registry_metadata_are_redacted_everywhere() {
     let mut stored = std::fs::read(h.server.db_path()).unwrap();
     let wal = h.server.db_path().with_extension("db-wal");
     stored.extend(std::fs::read(&wal).unwrap_or_default());
-    assert!(stored.windows(7).any(|w| w == b"agent-r"), "the check reads real data");
+    assert!(
+        stored.windows(7).any(|w| w == b"agent-r"),
+        "the check reads real data"
+    );
     for text in [details.to_string(), export, audit_text(&h).await] {
         for secret in secrets {
             assert!(!text.contains(secret), "{secret:?} leaked: {text}");
@@ -156,7 +196,10 @@ async fn outcome_reports_and_registry_metadata_are_redacted_everywhere() {
     }
     let stored = String::from_utf8_lossy(&stored);
     for secret in secrets {
-        assert!(!stored.contains(secret), "{secret:?} stored in the database file");
+        assert!(
+            !stored.contains(secret),
+            "{secret:?} stored in the database file"
+        );
     }
     assert!(details.to_string().contains("[REDACTED"), "{details}");
     h.server.shutdown().await.unwrap();
@@ -167,27 +210,51 @@ async fn organisations_and_key_lifecycle() {
     let h = harness().await;
     // The first key is the operator's; an org admin is not an operator.
     let org_admin = new_key(&h, &h.admin, json!({"role": "admin", "owner": "dora"})).await;
-    let (s, _) = h.post("/api/v1/orgs", &org_admin, json!({"name": "acme"})).await;
+    let (s, _) = h
+        .post("/api/v1/orgs", &org_admin, json!({"name": "acme"}))
+        .await;
     assert_eq!(s, 403);
-    let (s, org) = h.post("/api/v1/orgs", &h.admin, json!({"name": "acme"})).await;
+    let (s, org) = h
+        .post("/api/v1/orgs", &h.admin, json!({"name": "acme"}))
+        .await;
     assert_eq!(s, 201, "{org}");
     let acme = org["id"].as_i64().unwrap();
-    assert_eq!(h.post("/api/v1/orgs", &h.admin, json!({"name": "acme"})).await.0, 409);
+    assert_eq!(
+        h.post("/api/v1/orgs", &h.admin, json!({"name": "acme"}))
+            .await
+            .0,
+        409
+    );
     let (_, orgs) = h.get("/api/v1/orgs", &h.admin).await;
     assert_eq!(orgs["total"], 2, "{orgs}");
     // The operator creates acme's first admin; an org admin cannot create keys elsewhere.
-    let (s, _) = key(&h, &org_admin, json!({"role": "admin", "organization_id": acme})).await;
+    let (s, _) = key(
+        &h,
+        &org_admin,
+        json!({"role": "admin", "organization_id": acme}),
+    )
+    .await;
     assert_eq!(s, 403);
-    let acme_admin =
-        new_key(&h, &h.admin, json!({"role": "admin", "organization_id": acme, "owner": "ed"})).await;
+    let acme_admin = new_key(
+        &h,
+        &h.admin,
+        json!({"role": "admin", "organization_id": acme, "owner": "ed"}),
+    )
+    .await;
     // Isolation: acme's admin sees none of default's keys, actions or audit.
     let (_, d) = h.submit(&h.agent, low_action("agent-x")).await;
     let id = d["id"].as_i64().unwrap();
-    assert_eq!(h.get(&format!("/api/v1/actions/{id}"), &acme_admin).await.0, 404);
+    assert_eq!(
+        h.get(&format!("/api/v1/actions/{id}"), &acme_admin).await.0,
+        404
+    );
     let (_, keys) = h.get("/api/v1/keys", &acme_admin).await;
     assert_eq!(keys["total"], 1, "only its own key: {keys}");
     // A key can't create a key above its own role, and agent keys need an agent.
-    assert_eq!(key(&h, &org_admin, json!({"role": "operator"})).await.0, 403);
+    assert_eq!(
+        key(&h, &org_admin, json!({"role": "operator"})).await.0,
+        403
+    );
     let (s, v) = key(&h, &h.admin, json!({"role": "agent"})).await;
     assert_eq!(s, 422, "{v}");
     // Listing: owners, no secrets, last use.
@@ -195,34 +262,57 @@ async fn organisations_and_key_lifecycle() {
     let text = keys.to_string();
     assert!(!text.contains(&h.agent) && !text.contains("key_hash"));
     let agent_id = h.agent.split('_').nth(1).unwrap().to_owned();
-    let listed = keys["keys"].as_array().unwrap().iter().find(|k| k["key_id"] == agent_id.as_str()).unwrap();
+    let listed = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == agent_id.as_str())
+        .unwrap();
     assert!(listed["last_used_at"].is_string(), "{listed}");
     // Revocation works at once, without a restart.
     let doomed = new_key(&h, &h.admin, json!({"role": "reviewer", "owner": "fay"})).await;
     assert_eq!(h.get("/api/v1/actions", &doomed).await.0, 200);
     let doomed_id = doomed.split('_').nth(1).unwrap().to_owned();
     let (s, v) = h
-        .post(&format!("/api/v1/keys/{doomed_id}/revoke"), &h.admin, json!({"reason": "left"}))
+        .post(
+            &format!("/api/v1/keys/{doomed_id}/revoke"),
+            &h.admin,
+            json!({"reason": "left"}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(h.get("/api/v1/actions", &doomed).await.0, 401);
     // Rotation: the new key works, the old one stops.
     let old = new_key(&h, &h.admin, json!({"role": "reviewer", "owner": "gil"})).await;
     let old_id = old.split('_').nth(1).unwrap().to_owned();
-    let (s, rotated) = h.post(&format!("/api/v1/keys/{old_id}/rotate"), &h.admin, json!({})).await;
+    let (s, rotated) = h
+        .post(
+            &format!("/api/v1/keys/{old_id}/rotate"),
+            &h.admin,
+            json!({}),
+        )
+        .await;
     assert_eq!(s, 201, "{rotated}");
     assert_eq!(rotated["owner"], "gil");
     let new = rotated["key"].as_str().unwrap();
     assert_eq!(h.get("/api/v1/actions", &old).await.0, 401);
     assert_eq!(h.get("/api/v1/actions", new).await.0, 200);
     // Expiry.
-    let brief = new_key(&h, &h.admin, json!({"role": "reviewer", "expires_in_secs": 1})).await;
+    let brief = new_key(
+        &h,
+        &h.admin,
+        json!({"role": "reviewer", "expires_in_secs": 1}),
+    )
+    .await;
     assert_eq!(h.get("/api/v1/actions", &brief).await.0, 200);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(h.get("/api/v1/actions", &brief).await.0, 401);
     assert!(audit_text(&h).await.contains("key.revoked"));
     let (_, acme_audit) = h.get("/api/v1/audit", &acme_admin).await;
-    assert!(acme_audit.to_string().contains("org.created"), "{acme_audit}");
+    assert!(
+        acme_audit.to_string().contains("org.created"),
+        "{acme_audit}"
+    );
     // Revocation survives a restart.
     let cfg = common::config(h.dir.path());
     h.server.shutdown().await.unwrap();
@@ -244,7 +334,9 @@ async fn separation_of_duties_is_by_person_not_by_key() {
     // Two keys of one person clear no two-stage transfer.
     let alice1 = new_key(&h, &h.admin, json!({"role": "reviewer", "name": "alice"})).await;
     let alice2 = new_key(&h, &h.admin, json!({"role": "reviewer", "name": "alice"})).await;
-    let (_, d) = h.submit(&h.agent, transfer("payments-agent", "transaction")).await;
+    let (_, d) = h
+        .submit(&h.agent, transfer("payments-agent", "transaction"))
+        .await;
     assert_eq!(d["decision"], "pending", "{d}");
     let id = d["id"].as_i64().unwrap();
     // (keys created by the admin count the admin as one of their people; the agent's key was
@@ -263,7 +355,10 @@ async fn separation_of_duties_is_by_person_not_by_key() {
     let minted = new_key(&h, &h.admin, json!({"role": "reviewer", "owner": "puppet"})).await;
     let (s, v) = approve(&h, &minted, mine).await;
     assert_eq!(s, 403, "{v}");
-    assert!(v["detail"].to_string().contains("separation of duties"), "{v}");
+    assert!(
+        v["detail"].to_string().contains("separation of duties"),
+        "{v}"
+    );
     // A reviewer the service issued (another person) may.
     assert_eq!(approve(&h, &h.reviewer, mine).await.0, 200);
     h.server.shutdown().await.unwrap();
@@ -279,10 +374,16 @@ async fn a_halt_freezes_pending_actions() {
         let (s, v) = approve(&h, &h.reviewer, id).await;
         assert_eq!(s, 409, "{v}");
         assert!(v["detail"].to_string().contains("halted"), "{v}");
-        let (_, st) = h.get(&format!("/api/v1/actions/{id}/status"), &h.reviewer).await;
+        let (_, st) = h
+            .get(&format!("/api/v1/actions/{id}/status"), &h.reviewer)
+            .await;
         assert_eq!(st["status"], "pending_approval", "{st}");
         let (s, _) = h
-            .post(&format!("/api/agent-action/{id}/complete"), &h.agent, json!({}))
+            .post(
+                &format!("/api/agent-action/{id}/complete"),
+                &h.agent,
+                json!({}),
+            )
             .await;
         assert_eq!(s, 409, "a pending action cannot be completed");
         halt(&h, scope, false).await;
@@ -296,7 +397,9 @@ async fn look_alike_identifiers_get_the_canonical_decision() {
     let h = harness().await;
     // (Two agents, so both are first seen: novelty is part of the score.)
     let (_, canonical) = h.submit(&h.agent, transfer("pay-1", "transaction")).await;
-    let (_, zwsp) = h.submit(&h.agent, transfer("pay-2", "t\u{200b}ransaction")).await;
+    let (_, zwsp) = h
+        .submit(&h.agent, transfer("pay-2", "t\u{200b}ransaction"))
+        .await;
     assert_eq!(canonical["decision"], "pending", "{canonical}");
     assert_eq!(zwsp["decision"], canonical["decision"], "{zwsp}");
     assert_eq!(zwsp["risk_score"], canonical["risk_score"]);
@@ -329,26 +432,52 @@ async fn agent_keys_stay_in_their_lane() {
     let (_, mine) = h.submit(&h.agent, low_action("agent-a")).await;
     let mine = mine["id"].as_i64().unwrap();
     // Another fleet key neither reads nor reports the action.
-    assert_eq!(h.get(&format!("/api/v1/actions/{mine}"), &other_fleet).await.0, 404);
+    assert_eq!(
+        h.get(&format!("/api/v1/actions/{mine}"), &other_fleet)
+            .await
+            .0,
+        404
+    );
     let (_, listed) = h.get("/api/v1/actions", &other_fleet).await;
     assert_eq!(listed["total"], 0, "{listed}");
     let (s, _) = h
-        .post(&format!("/api/agent-action/{mine}/fail"), &other_fleet, json!({"error": "x"}))
+        .post(
+            &format!("/api/agent-action/{mine}/fail"),
+            &other_fleet,
+            json!({"error": "x"}),
+        )
         .await;
     assert_eq!(s, 404);
     // A bound key submits only as its agent.
-    let bound = new_key(&h, &h.admin, json!({"role": "agent", "agent_id": "agent-b"})).await;
+    let bound = new_key(
+        &h,
+        &h.admin,
+        json!({"role": "agent", "agent_id": "agent-b"}),
+    )
+    .await;
     assert_eq!(h.submit(&bound, low_action("agent-a")).await.0, 403);
     // A reviewer bound to agent-a decides only agent-a's actions.
     let (_, pa) = h.submit(&h.agent, pending_action("agent-a")).await;
     let (_, pb) = h.submit(&h.agent, pending_action("agent-b")).await;
-    let rev_a = new_key(&h, &h.admin, json!({"role": "reviewer", "agent_id": "agent-a"})).await;
+    let rev_a = new_key(
+        &h,
+        &h.admin,
+        json!({"role": "reviewer", "agent_id": "agent-a"}),
+    )
+    .await;
     assert_eq!(approve(&h, &rev_a, pb["id"].as_i64().unwrap()).await.0, 404);
     assert_eq!(approve(&h, &rev_a, pa["id"].as_i64().unwrap()).await.0, 200);
     // The submitting fleet key still reads and reports its own.
-    assert_eq!(h.get(&format!("/api/v1/actions/{mine}"), &h.agent).await.0, 200);
+    assert_eq!(
+        h.get(&format!("/api/v1/actions/{mine}"), &h.agent).await.0,
+        200
+    );
     let (s, _) = h
-        .post(&format!("/api/agent-action/{mine}/complete"), &h.agent, json!({}))
+        .post(
+            &format!("/api/agent-action/{mine}/complete"),
+            &h.agent,
+            json!({}),
+        )
         .await;
     assert_eq!(s, 200);
     let _ = denied_action;
@@ -359,14 +488,22 @@ async fn agent_keys_stay_in_their_lane() {
 async fn numbers_from_clients_are_checked() {
     let h = harness().await;
     let (s, v) = h
-        .get("/api/v1/audit?offset=18446744073709551615&limit=1", &h.reviewer)
+        .get(
+            "/api/v1/audit?offset=18446744073709551615&limit=1",
+            &h.reviewer,
+        )
         .await;
     assert_eq!(s, 422, "{v}");
     let (s, _) = h
-        .get("/api/v1/audit?offset=9223372036854775807&limit=10000", &h.reviewer)
+        .get(
+            "/api/v1/audit?offset=9223372036854775807&limit=10000",
+            &h.reviewer,
+        )
         .await;
     assert_eq!(s, 200);
-    let (s, _) = h.get("/api/v1/actions?offset=99999999999999999999", &h.reviewer).await;
+    let (s, _) = h
+        .get("/api/v1/actions?offset=99999999999999999999", &h.reviewer)
+        .await;
     assert_eq!(s, 422);
     h.server.shutdown().await.unwrap();
 }

@@ -335,7 +335,8 @@ mod tests {
 
     #[test]
     fn spans_do_not_overlap_badly() {
-        let s = "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig_sig_sig";
+        let s =
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig_sig_sig";
         let r = redact_secrets_in(s).unwrap();
         assert_eq!(r, "Authorization: Bearer [REDACTED:credential]");
     }

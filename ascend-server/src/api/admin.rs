@@ -92,7 +92,10 @@ pub async fn create_key(
         Some(v) => {
             let id = v.as_i64().filter(|id| *id > 0);
             if id.is_none() {
-                errors.insert("organization_id".into(), "must be a positive integer".into());
+                errors.insert(
+                    "organization_id".into(),
+                    "must be a positive integer".into(),
+                );
             }
             id
         }
@@ -133,7 +136,9 @@ pub async fn revoke_key(
     let reason = opt_str(&m, "reason", 1024, &mut errors).unwrap_or_else(|| "revoked".into());
     check_errors(errors)?;
     state.revoke_key(&principal, key_id.trim(), &reason).await?;
-    Ok(Json(json!({"success": true, "key_id": key_id, "revoked": true})))
+    Ok(Json(
+        json!({"success": true, "key_id": key_id, "revoked": true}),
+    ))
 }
 
 /// `POST /api/v1/keys/{key_id}/rotate` → a new key (shown once); the old one is revoked.

@@ -56,7 +56,10 @@ pub async fn query(
     let offset = num(&q.offset, "offset", 0)?;
     // Every number a client sends is bounded before any arithmetic (SQLite counts in i64).
     if i64::try_from(offset).is_err() {
-        return Err(Error::field("offset", "must be at most 9223372036854775807"));
+        return Err(Error::field(
+            "offset",
+            "must be at most 9223372036854775807",
+        ));
     }
     let (rows, total) = state.audit_page(&principal, offset, limit).await?;
     let events: Vec<Value> = rows.iter().map(event).collect();

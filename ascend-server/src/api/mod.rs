@@ -236,10 +236,16 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/audit/export", get(audit::export))
         .route("/api/v1/audit/verify", get(audit::verify))
         .route("/api/v1/policies/reload", post(admin::reload_policies))
-        .route("/api/v1/keys", post(admin::create_key).get(admin::list_keys))
+        .route(
+            "/api/v1/keys",
+            post(admin::create_key).get(admin::list_keys),
+        )
         .route("/api/v1/keys/{key_id}/revoke", post(admin::revoke_key))
         .route("/api/v1/keys/{key_id}/rotate", post(admin::rotate_key))
-        .route("/api/v1/orgs", post(admin::create_org).get(admin::list_orgs))
+        .route(
+            "/api/v1/orgs",
+            post(admin::create_org).get(admin::list_orgs),
+        )
         .route("/api/v1/events/stream", get(events::stream))
         .fallback(not_found)
         .layer(middleware::from_fn(json_errors))

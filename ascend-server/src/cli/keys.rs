@@ -175,7 +175,10 @@ pub async fn run(cmd: KeysCmd) -> Result<()> {
         KeysCmd::Rotate(a) => {
             let c = Client::new(&a.conn)?;
             let body = c
-                .post(&format!("/api/v1/keys/{}/rotate", seg(&a.key_id)), &json!({}))
+                .post(
+                    &format!("/api/v1/keys/{}/rotate", seg(&a.key_id)),
+                    &json!({}),
+                )
                 .await?;
             print_new_key(&body);
             eprintln!("key {} is revoked", a.key_id);

@@ -196,7 +196,9 @@ impl Governance {
                 at,
                 Box::new(move |action| {
                     if bound.as_deref().is_some_and(|b| b != action.agent_id)
-                        || own_key.as_deref().is_some_and(|k| k != action.submitted_key)
+                        || own_key
+                            .as_deref()
+                            .is_some_and(|k| k != action.submitted_key)
                     {
                         return Err(Error::NotFound(format!("action {id} not found")));
                     }

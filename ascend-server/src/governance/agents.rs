@@ -46,8 +46,8 @@ impl Governance {
         if agent_id.is_empty() {
             return Err(Error::field("agent_id", "field required"));
         }
-        let agent_id = access::acting_agent(p, Operation::RegisterAgent, Some(&agent_id))?
-            .unwrap_or(agent_id);
+        let agent_id =
+            access::acting_agent(p, Operation::RegisterAgent, Some(&agent_id))?.unwrap_or(agent_id);
         let previous = self.state.agent_type(p.org_id, &agent_id);
         let at = now();
         let agent = AgentRecord {

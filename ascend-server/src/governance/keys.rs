@@ -77,7 +77,10 @@ impl Governance {
             ));
         }
         if input.fleet && input.agent_id.is_some() {
-            return Err(Error::field("fleet", "a fleet key is not bound to one agent"));
+            return Err(Error::field(
+                "fleet",
+                "a fleet key is not bound to one agent",
+            ));
         }
         if input.expires_at.is_some_and(|e| e <= now()) {
             return Err(Error::field("expires_at", "must be in the future"));
@@ -197,9 +200,9 @@ impl Governance {
             fleet: old.role == Role::Agent && old.agent_id.is_none(),
             org_id: None,
         };
-        let created =
-            self.issue_key_as(p.org_id, input, &p.name, &old.created_by, Some(key_id))
-                .await?;
+        let created = self
+            .issue_key_as(p.org_id, input, &p.name, &old.created_by, Some(key_id))
+            .await?;
         self.revoke_in(p.org_id, key_id, "rotated", &p.name).await?;
         Ok(created)
     }
@@ -260,9 +263,6 @@ impl Governance {
     }
 
     fn org_exists(&self, id: i64) -> bool {
-        self.state
-            .orgs
-            .read()
-            .is_ok_and(|o| o.contains_key(&id))
+        self.state.orgs.read().is_ok_and(|o| o.contains_key(&id))
     }
 }

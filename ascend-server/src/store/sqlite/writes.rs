@@ -48,15 +48,16 @@ pub(super) fn revoke_key(
     key_id: &str,
     at: Timestamp,
 ) -> Result<()> {
-    let n = w
-        .tx
-        .prepare_cached(
+    let n =
+        w.tx.prepare_cached(
             "UPDATE api_keys SET revoked_at = ?1 WHERE org_id = ?2 AND key_id = ?3 \
              AND revoked_at IS NULL",
         )?
         .execute(params![at, org_id, key_id])?;
     if n == 0 {
-        return Err(Error::NotFound(format!("key {key_id} not found or already revoked")));
+        return Err(Error::NotFound(format!(
+            "key {key_id} not found or already revoked"
+        )));
     }
     Ok(())
 }
