@@ -162,3 +162,85 @@ fn help_texts() {
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_and_organisation_commands() {
+    let h = harness().await;
+    // keys create: the key on stdout, once.
+    let o = ascend(
+        &h,
+        &h.admin,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "reviewer",
+            "--owner",
+            "alice",
+            "--expires-in-secs",
+            "3600",
+        ],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let key = out.trim().to_owned();
+    assert!(key.starts_with("ascend_"), "{out}");
+    assert!(err.contains("owned by alice"), "{err}");
+    let key_id = key.split('_').nth(1).unwrap().to_owned();
+    // An agent key needs an agent (or --fleet).
+    let o = ascend(&h, &h.admin, &["keys", "create", "--role", "agent"]).await;
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("agent_id"), "{}", text(&o).1);
+    // keys list: owners, no secrets.
+    let o = ascend(&h, &h.admin, &["keys", "list"]).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains(&key_id) && out.contains("alice") && !out.contains(&key),
+        "{out}"
+    );
+    // rotate: a new key; the old one stops.
+    let o = ascend(&h, &h.admin, &["keys", "rotate", &key_id]).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let rotated = out.trim().to_owned();
+    let (s, _) = h.get("/api/v1/actions", &key).await;
+    assert_eq!(s, 401);
+    let (s, _) = h.get("/api/v1/actions", &rotated).await;
+    assert_eq!(s, 200);
+    // revoke.
+    let rotated_id = rotated.split('_').nth(1).unwrap().to_owned();
+    let o = ascend(
+        &h,
+        &h.admin,
+        &["keys", "revoke", &rotated_id, "--reason", "left"],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o).1);
+    let (s, _) = h.get("/api/v1/actions", &rotated).await;
+    assert_eq!(s, 401);
+    // orgs: the operator only.
+    let o = ascend(&h, &h.reviewer, &["orgs", "create", "acme"]).await;
+    assert!(!o.status.success());
+    let o = ascend(&h, &h.admin, &["orgs", "create", "acme"]).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let acme = out.trim().to_owned();
+    let o = ascend(&h, &h.admin, &["orgs", "list"]).await;
+    assert!(text(&o).0.contains("acme"));
+    let o = ascend(
+        &h,
+        &h.admin,
+        &[
+            "keys", "create", "--role", "admin", "--org-id", &acme, "--owner", "ed",
+        ],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let (s, v) = h.get("/api/v1/keys", out.trim()).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["total"], 1, "acme sees only its own key: {v}");
+    h.server.shutdown().await.unwrap();
+}
