@@ -162,10 +162,8 @@ pub fn redact_value(value: &mut Value) {
                     *s = clean;
                 }
             }
-            Value::Number(n) => {
-                if n.as_u64().is_some_and(values::is_card_number) {
-                    *v = Value::String("[REDACTED:card]".to_owned());
-                }
+            Value::Number(n) if n.as_u64().is_some_and(values::is_card_number) => {
+                *v = Value::String("[REDACTED:card]".to_owned());
             }
             _ => {}
         }

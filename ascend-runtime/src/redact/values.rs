@@ -114,10 +114,10 @@ fn url_password_spans(s: &str, spans: &mut Vec<Span>) {
         let authority = &s[auth_start..auth_end];
         if let Some(at) = authority.rfind('@') {
             let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                if colon + 1 < userinfo.len() {
-                    spans.push((auth_start + colon + 1, auth_start + at, "password"));
-                }
+            if let Some(colon) = userinfo.find(':')
+                && colon + 1 < userinfo.len()
+            {
+                spans.push((auth_start + colon + 1, auth_start + at, "password"));
             }
         }
         from = auth_end.max(auth_start);
@@ -318,7 +318,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
