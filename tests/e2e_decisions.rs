@@ -440,3 +440,33 @@ async fn kill_switch_is_pushed_and_refuses_locally() {
     c.stop_kill_switch_watch();
     verify_and_stop(plane).await;
 }
+
+/// A sync governed fn on a current-thread runtime that also runs the server would stall (the
+/// server cannot answer while the thread is blocked): it fails at once, saying what to do.
+#[tokio::test(flavor = "current_thread")]
+async fn sync_call_on_a_current_thread_runtime_fails_fast_with_advice() {
+    let plane = ControlPlane::start("e2e-current-thread")
+        .await
+        .expect("server");
+    let c = client(&plane);
+    let started = Instant::now();
+    let r = {
+        let _guard = install_for_thread(c);
+        delete_users_sync(5)
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(r, Cleanup::Fallback("CONFIG_ERROR".into()));
+    let err = client(&plane)
+        .run_blocking(|c| async move { c.list_actions(Default::default()).await })
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("current-thread") && text.contains("spawn_blocking"),
+        "{text}"
+    );
+    verify_and_stop(plane).await;
+}

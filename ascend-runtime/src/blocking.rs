@@ -6,6 +6,15 @@
 //! runtime, that runtime's other tasks wait until the call returns (prefer the async methods
 //! in async code).
 //!
+//! One case cannot work and fails at once instead of stalling: a blocking call on a
+//! **current-thread** tokio runtime to a control plane on this machine (a loopback URL) over
+//! HTTP. If that server runs on the same runtime (a test or an app serving `ascend-server`
+//! in-process), it cannot answer while this thread is blocked. The error
+//! ([`Error::Configuration`](crate::Error::Configuration)) says what to do: a multi-thread
+//! runtime, `tokio::task::spawn_blocking`, an async fn, or the embedded backend (which answers
+//! on the calling thread). A server in another process on loopback is fine: opt in with
+//! `ASCEND_ALLOW_CURRENT_THREAD_BLOCKING=1`.
+//!
 //! ```no_run
 //! use ascend_runtime::{AgentAction, AscendClient, EvaluateOptions};
 //!
@@ -50,7 +59,43 @@ impl AscendClient {
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Send + 'static,
     {
+        self.refuse_stall()?;
         block_on(f(self.clone()))
+    }
+
+    /// Fail at once where blocking would stall (see the [module docs](self)).
+    fn refuse_stall(&self) -> Result<()> {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return Ok(());
+        };
+        let current_thread =
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread;
+        if !current_thread
+            || crate::background::on_background()
+            || self.inner.backend.answers_inline()
+            || std::env::var_os("ASCEND_ALLOW_CURRENT_THREAD_BLOCKING").is_some_and(|v| v == "1")
+        {
+            return Ok(());
+        }
+        let url = &self.inner.config.api_url;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        if !loopback {
+            return Ok(());
+        }
+        Err(crate::Error::Configuration(format!(
+            "a sync governed call (or a *_blocking method) was made on a current-thread tokio \
+                 runtime while the control plane is on this machine ({url}): if that server runs \
+                 on this runtime it cannot answer while this thread is blocked. Use a \
+                 multi-thread runtime (#[tokio::main], #[tokio::test(flavor = \"multi_thread\")]), \
+                 call the function inside tokio::task::spawn_blocking, make it async, or use the \
+                 embedded backend (ascend_server::Embedded). A server in another process: set \
+                 ASCEND_ALLOW_CURRENT_THREAD_BLOCKING=1"
+        )))
     }
 
     /// [`AscendClient::authorize`] from sync code. The kill switch is checked on the calling
@@ -64,7 +109,8 @@ impl AscendClient {
             return Err(self.inner.kill.error());
         }
         if self.inner.backend.answers_inline() {
-            // In-process backend: submit on this thread; only a wait for a human hops.
+            // In-process backend: submit on this thread; only a wait for a human hops (and a
+            // human decides on another thread, so that wait cannot stall this runtime).
             let decision = crate::background::run_here(
                 self.evaluate_action(action, EvaluateOptions::no_wait()),
             )?;
