@@ -48,6 +48,7 @@ pub mod audit;
 pub mod auth;
 pub mod ident;
 pub mod mcp_registry;
+pub mod metrics;
 pub mod redact;
 pub mod store;
 

@@ -182,6 +182,11 @@ impl KillSwitches {
         own.or_else(|| self.map.get(&Self::key(org_id, None)).filter(|r| r.active))
     }
 
+    /// How many switches are on.
+    pub fn active_count(&self) -> usize {
+        self.map.values().filter(|r| r.active).count()
+    }
+
     /// The status body for an agent (or the organisation).
     pub fn status(&self, org_id: i64, agent: Option<&str>) -> KillSwitchStatus {
         match self.blocking(org_id, agent) {
@@ -226,6 +231,8 @@ pub struct AppState {
     /// Flips to true when the server shuts down (long-lived responses such as the event stream
     /// end on it).
     shutdown: watch::Sender<bool>,
+    /// Operational metrics (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -286,6 +293,7 @@ impl AppState {
             started: Instant::now(),
             mcp,
             shutdown: watch::channel(false).0,
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 

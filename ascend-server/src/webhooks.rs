@@ -162,6 +162,7 @@ pub async fn deliver(state: Arc<AppState>, hook: Webhook, event: String, data: V
             delay = delay.saturating_mul(2);
         }
     }
+    state.metrics.webhook_failed();
     tracing::warn!(webhook = hook.id, event, "webhook delivery gave up");
 }
 

@@ -62,6 +62,8 @@ fn routes() -> Vec<Route> {
     vec![
         r(Method::GET, "/health", Public, false, None),
         r(Method::GET, "/api/deployment-info", Public, false, None),
+        r(Method::GET, "/ready", Public, false, None),
+        r(Method::GET, "/metrics", Operator, false, None),
         r(
             Method::POST,
             "/api/registry/agents",

@@ -635,3 +635,43 @@ async fn outcomes_listing_registry_and_audit() {
     );
     h.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn ready_and_metrics() {
+    let h = harness().await;
+    let (s, v) = h.send(reqwest::Method::GET, "/ready", None, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "ready");
+    h.submit(&h.agent, low_action("m")).await;
+    h.submit(&h.agent, pending_action("m")).await;
+    h.submit(&h.agent, denied_action("m")).await;
+    // The operator only (metrics span organisations).
+    let get = |key: String| {
+        let h = &h;
+        async move {
+            let r = h
+                .http
+                .get(h.url("/metrics"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(h.reviewer.clone()).await.0, 403);
+    let (s, text) = get(h.admin.clone()).await;
+    assert_eq!(s, 200, "{text}");
+    for line in [
+        "ascend_decisions_total{outcome=\"allowed\"} 1",
+        "ascend_decisions_total{outcome=\"pending\"} 1",
+        "ascend_decisions_total{outcome=\"denied\"} 1",
+        "ascend_decision_seconds_count 3",
+        "ascend_pending_approvals 1",
+        "ascend_kill_switches_active 0",
+        "ascend_audit_entries{organization=\"default\"}",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    h.server.shutdown().await.unwrap();
+}

@@ -244,3 +244,36 @@ async fn key_and_organisation_commands() {
     assert_eq!(v["total"], 1, "acme sees only its own key: {v}");
     h.server.shutdown().await.unwrap();
 }
+
+#[test]
+fn serve_logs_json_lines_when_asked() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ascend"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("a.db"))
+        .env("ASCEND_LOG_FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut found = None;
+    for _ in 0..20 {
+        let Some(Ok(line)) = lines.next() else { break };
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        if v["message"] == "ascend server listening" {
+            found = Some(v);
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v = found.expect("the listening line was logged");
+    assert_eq!(v["level"], "INFO");
+    assert!(v["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
+}

@@ -183,6 +183,8 @@ async fn not_found() -> Error {
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/health", get(registry::health))
+        .route("/ready", get(registry::ready))
+        .route("/metrics", get(registry::metrics))
         .route("/api/deployment-info", get(registry::deployment_info))
         .route("/api/registry/agents", post(registry::register_agent))
         .route("/api/v1/actions/submit", post(actions::submit))

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::{Shared, check_errors, json_body, object, opt_str};
@@ -81,4 +82,34 @@ pub async fn register_agent(
             "registered_at": agent.registered_at,
         })),
     ))
+}
+
+/// `GET /ready`: 200 when the store answers and its migrations are applied, else 503 (for a
+/// load balancer; `/health` says only that the process is alive).
+pub async fn ready(State(state): State<Shared>) -> Response {
+    match state.ready().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not ready", "detail": e.to_string(), "errors": {}})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format (operator key, e.g. Prometheus's
+/// `authorization: {credentials: <key>}`).
+pub async fn metrics(State(state): State<Shared>, principal: Principal) -> Result<Response> {
+    let text = state.metrics_text(&principal).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }

@@ -32,6 +32,8 @@ pub enum Operation {
     ManageKeys,
     /// Create and list organisations (the platform operator).
     ManageOrgs,
+    /// Read the service's metrics (every organisation's counts: the operator).
+    ReadMetrics,
     /// Reload the policy set.
     ReloadPolicies,
     /// Register or update an agent.
@@ -75,6 +77,7 @@ pub const TABLE: &[(Operation, Role, Binding)] = &[
     (Operation::CreateKey, Role::Admin, Binding::None),
     (Operation::ManageKeys, Role::Admin, Binding::None),
     (Operation::ManageOrgs, Role::Operator, Binding::None),
+    (Operation::ReadMetrics, Role::Operator, Binding::None),
     (Operation::ReloadPolicies, Role::Admin, Binding::None),
     (Operation::RegisterAgent, Role::Agent, Binding::Always),
     (Operation::ReadWebhooks, Role::Agent, Binding::AgentRole),
@@ -178,6 +181,7 @@ mod tests {
             CreateKey,
             ManageKeys,
             ManageOrgs,
+            ReadMetrics,
             ReloadPolicies,
             RegisterAgent,
             ReadWebhooks,

@@ -124,6 +124,7 @@ impl Governance {
             )
             .await?
             .ok_or_else(|| Error::Internal("a vote changed nothing".into()))?;
+        self.state.metrics.vote(input.approve);
         if decided.load(std::sync::atomic::Ordering::Relaxed) {
             self.announce_decision(&changed);
         }

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod keys;
 pub mod kill_switch;
 pub mod mcp;
+pub mod ops;
 pub mod submit;
 pub mod webhooks;
 

@@ -68,7 +68,27 @@ pub struct McpFacts {
 impl Governance {
     /// Decide on an action. Refusals before the engines (kill switch, MCP registry) are
     /// [`Error::Governance`]; every other answer is a decision body (allowed, denied or pending).
-    pub async fn submit(&self, p: &Principal, mut input: SubmitInput) -> Result<Arc<DecisionBody>> {
+    pub async fn submit(&self, p: &Principal, input: SubmitInput) -> Result<Arc<DecisionBody>> {
+        let started = std::time::Instant::now();
+        let answer = self.submit_once(p, input).await;
+        let outcome = match &answer {
+            Ok(body) => match body.decision {
+                Decision::Allowed => "allowed",
+                Decision::Denied => "denied",
+                Decision::Pending => "pending",
+            },
+            Err(Error::Governance { .. }) => "refused",
+            Err(_) => "error",
+        };
+        self.state.metrics.decision(outcome, started.elapsed());
+        answer
+    }
+
+    async fn submit_once(
+        &self,
+        p: &Principal,
+        mut input: SubmitInput,
+    ) -> Result<Arc<DecisionBody>> {
         access::authorize(p, Operation::Submit)?;
         resolve_agent(p, &mut input.action)?;
         canonicalise(&mut input)?;

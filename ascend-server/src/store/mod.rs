@@ -136,6 +136,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Vec<AuditEntry>>>;
     /// Number of audit entries of one organisation.
     fn audit_count(&self, org_id: i64) -> BoxFuture<'_, Result<u64>>;
+    /// Writes queued and not yet committed (0 for a store without a queue).
+    fn queue_depth(&self) -> usize {
+        0
+    }
+    /// Whether the store answers and its schema is the one this build expects.
+    fn ready(&self) -> BoxFuture<'_, Result<()>>;
     /// The checkpointed head of one organisation's chain.
     fn audit_head(&self, org_id: i64) -> BoxFuture<'_, Result<Option<ChainHead>>>;
     /// Re-walk one organisation's chain against its head, both read from one consistent

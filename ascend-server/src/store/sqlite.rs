@@ -338,6 +338,28 @@ impl Store for SqliteStore {
         })
     }
 
+    fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<()>> {
+        self.read(|c| {
+            let current: i64 = c.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )?;
+            let latest = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+            if current == latest {
+                Ok(())
+            } else {
+                Err(Error::Internal(format!(
+                    "schema version {current}, this build expects {latest}"
+                )))
+            }
+        })
+    }
+
     fn insert_action(&self, action: NewAction, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
         self.run(move |w| {
             writes::insert_action(w, &action)?;
