@@ -83,6 +83,7 @@ impl Embedded {
             role: Role::Agent,
             agent_id: None,
             name: "embedded-agent".into(),
+            people: vec!["embedded-agent".into()],
         });
         Ok(Embedded {
             governance,
