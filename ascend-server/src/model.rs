@@ -379,6 +379,9 @@ pub struct Webhook {
     pub agent_id: Option<String>,
     /// Key that created it (an agent key manages only its own agent's or its own webhooks).
     pub created_key: Option<String>,
+    /// Created by a fleet key: only events of actions that key submitted (and organisation-wide
+    /// kill-switch changes) are delivered.
+    pub only_key: Option<String>,
     /// Enabled.
     pub active: bool,
     /// When.

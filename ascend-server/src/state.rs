@@ -25,6 +25,8 @@ pub struct BusEvent {
     pub org_id: i64,
     /// Agent concerned; None for organisation-wide events.
     pub agent_id: Option<String>,
+    /// The key that submitted the action concerned (action events only).
+    pub key_id: Option<String>,
     /// Pushed to connected SDKs under this name.
     pub push: Option<PushKind>,
     /// Delivered to webhooks subscribed to this event.

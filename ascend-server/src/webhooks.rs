@@ -191,7 +191,15 @@ pub fn invalidate(state: &AppState, org_id: i64) {
 }
 
 fn matches(hook: &Webhook, ev: &BusEvent, name: &str) -> bool {
+    let key_ok = match (&hook.only_key, &ev.key_id) {
+        (None, _) => true,
+        (Some(want), Some(got)) => want == got,
+        // A fleet key's webhook: of the events without a submitting key, only the
+        // organisation-wide ones (kill switch).
+        (Some(_), None) => ev.agent_id.is_none(),
+    };
     hook.active
+        && key_ok
         && hook.events.iter().any(|e| e == name || e == "*")
         && match (&hook.agent_id, &ev.agent_id) {
             (Some(want), Some(got)) => want == got,

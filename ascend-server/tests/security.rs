@@ -507,3 +507,59 @@ async fn numbers_from_clients_are_checked() {
     assert_eq!(s, 422);
     h.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_fleet_keys_webhook_hears_only_its_own_actions() {
+    use std::sync::{Arc, Mutex};
+    let h = harness().await;
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    sink.lock().unwrap().push(v);
+                }
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (s, v) = h
+        .post(
+            "/api/webhooks/configure",
+            &h.agent,
+            json!({"url": format!("https://{addr}/hook"), "events": ["action.denied"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (s, _) = h
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/webhooks/{id}"),
+            Some(&h.agent),
+            Some(json!({"url": format!("http://{addr}/hook")})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let other = new_key(&h, &h.admin, json!({"role": "agent", "fleet": true})).await;
+    let (_, theirs) = h.submit(&other, denied_action("their-agent")).await;
+    let (_, mine) = h.submit(&h.agent, denied_action("my-agent")).await;
+    assert_eq!(mine["decision"], "denied");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while got.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Give a stray delivery of the other key's denial time to arrive too.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events = got.lock().unwrap().clone();
+    let ids: Vec<&Value> = events.iter().map(|e| &e["data"]["action_id"]).collect();
+    assert_eq!(ids, vec![&mine["id"]], "only its own action: {events:?}");
+    assert_ne!(theirs["id"], mine["id"]);
+    h.server.shutdown().await.unwrap();
+}

@@ -262,6 +262,7 @@ impl Governance {
     fn announce_decision(&self, a: &ActionRecord) {
         let b = &a.body;
         self.state.publish(BusEvent {
+            key_id: Some(a.submitted_key.clone()),
             org_id: a.org_id,
             agent_id: Some(a.agent_id.clone()),
             push: Some(PushKind::Decision),

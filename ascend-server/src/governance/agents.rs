@@ -66,6 +66,7 @@ impl Governance {
             let (was, now_level) = (trust_level(before), trust_level(&agent.agent_type));
             if was != now_level {
                 self.state.publish(BusEvent {
+                    key_id: None,
                     org_id: p.org_id,
                     agent_id: Some(agent_id.clone()),
                     push: None,

@@ -71,6 +71,7 @@ impl Governance {
             .map_err(|_| Error::Internal("kill switch state poisoned".into()))?
             .set(record.clone());
         self.state.publish(BusEvent {
+            key_id: None,
             org_id: p.org_id,
             agent_id: input.agent_id.clone(),
             push: Some(PushKind::KillSwitch),

@@ -295,7 +295,7 @@ impl Governance {
             created_at,
         };
         self.state.store.insert_action(new, audit).await?;
-        self.announce_submit(p.org_id, action, &body);
+        self.announce_submit(p, action, &body);
         Ok(Arc::new(body))
     }
 
@@ -386,10 +386,11 @@ impl Governance {
     }
 
     /// Webhook events of a fresh decision (denials also count against the agent).
-    fn announce_submit(&self, org_id: i64, action: &AgentAction, body: &DecisionBody) {
-        let id = body.id;
+    fn announce_submit(&self, p: &Principal, action: &AgentAction, body: &DecisionBody) {
+        let (org_id, id) = (p.org_id, body.id);
         let agent = Some(action.agent_id.clone());
         let event = |webhook, data| BusEvent {
+            key_id: Some(p.key_id.clone()),
             org_id,
             agent_id: agent.clone(),
             push: None,

@@ -74,6 +74,7 @@ impl Governance {
             secret,
             agent_id,
             created_key: Some(p.key_id.clone()),
+            only_key: p.is_fleet_key().then(|| p.key_id.clone()),
             active: true,
             created_at: now(),
         };

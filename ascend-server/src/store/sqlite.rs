@@ -106,6 +106,7 @@ ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT 'system';
 ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
 ALTER TABLE api_keys ADD COLUMN revoked_at TEXT;
 ALTER TABLE webhooks ADD COLUMN created_key TEXT;
+ALTER TABLE webhooks ADD COLUMN only_key TEXT;
 "#,
     ),
 ];
@@ -600,8 +601,8 @@ impl Store for SqliteStore {
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, org_id, url, events, secret, agent_id, active, created_at, created_key \
-                 FROM webhooks WHERE org_id = ?1 ORDER BY id",
+                "SELECT id, org_id, url, events, secret, agent_id, active, created_at, created_key, \
+                 only_key FROM webhooks WHERE org_id = ?1 ORDER BY id",
             )?;
             let rows = stmt
                 .query_map(params![org_id], webhook_from_row)?
@@ -786,6 +787,7 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         active: r.get::<_, i64>(6)? != 0,
         created_at: r.get(7)?,
         created_key: r.get(8)?,
+        only_key: r.get(9)?,
     })
 }
 

@@ -210,7 +210,7 @@ pub(super) fn upsert_agent(w: &mut Writer<'_, '_>, agent: &AgentRecord) -> Resul
 pub(super) fn insert_webhook(w: &mut Writer<'_, '_>, hook: &Webhook) -> Result<i64> {
     w.tx.prepare_cached(
         "INSERT INTO webhooks (org_id, url, events, secret, agent_id, active, created_at, \
-         created_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         created_key, only_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         hook.org_id,
@@ -220,7 +220,8 @@ pub(super) fn insert_webhook(w: &mut Writer<'_, '_>, hook: &Webhook) -> Result<i
         hook.agent_id,
         i64::from(hook.active),
         hook.created_at,
-        hook.created_key
+        hook.created_key,
+        hook.only_key
     ])?;
     Ok(w.tx.last_insert_rowid())
 }
