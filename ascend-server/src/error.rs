@@ -52,6 +52,9 @@ pub enum Error {
     /// The body is larger than the configured limit (HTTP 413).
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The body did not arrive within the body timeout (HTTP 408).
+    #[error("request body not received in time")]
+    RequestTimeout,
     /// Invalid configuration (flags, environment, TOML file).
     #[error("configuration: {0}")]
     Config(String),
@@ -114,6 +117,7 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Config(_) | Error::Policy(_) => StatusCode::BAD_REQUEST,
             // Storage trouble is transient: 503 lets clients retry (the idempotency key makes
             // a retried submit safe).

@@ -30,7 +30,7 @@
 //! | engines | [`risk`], [`policy`], [`engine`] (both together) |
 //! | rules and persistence | [`approvals`] (the workflow), [`audit`] (chain, typed events, verify), [`store`] (the `Store` trait, SQLite), [`auth`] (keys), [`mcp_registry`], [`redact`] |
 //! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`governance`] (every operation, and [`governance::access`]: who may do it) |
-//! | front-ends | [`api`] (HTTP), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
+//! | front-ends | [`api`] (HTTP), [`serve`] (the accept loop: connection cap and timeouts), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
 //!
 //! Plus [`config`] and [`error`].
 
@@ -57,6 +57,7 @@ pub mod webhooks;
 pub mod api;
 pub mod cli;
 pub mod embedded;
+pub mod serve;
 
 pub mod config;
 pub mod error;
@@ -259,18 +260,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let addr = listener.local_addr()?;
     let (governance, admin_key) = open_governance(config, &addr.to_string()).await?;
     let policies = governance.policy_count();
-    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let (shutdown, shutdown_rx) = watch::channel(false);
     let app = api::router(governance.clone());
-    let serve = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.wait_for(|v| *v).await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let limits = governance.config().conn_limits();
+    let serve = tokio::spawn(serve::serve(listener, app, limits, shutdown_rx));
     let tasks = background_tasks(&governance);
     tracing::info!(%addr, policies, "ascend server listening");
     Ok(RunningServer {

@@ -42,11 +42,22 @@ impl FromRequestParts<Shared> for Principal {
 }
 
 /// Read the body (at most `limit` bytes) and parse it as JSON. An empty body is `{}` (the Python
-/// SDK sends empty POST bodies on several routes).
+/// SDK sends empty POST bodies on several routes). A body slower than the server's body timeout
+/// is a 408.
 pub async fn json_body(body: Body, limit: usize) -> Result<Value> {
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| Error::PayloadTooLarge)?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut timed_out = false;
+        while let Some(c) = cause {
+            timed_out |= c.is::<crate::serve::BodyTimeout>();
+            cause = c.source();
+        }
+        if timed_out {
+            Error::RequestTimeout
+        } else {
+            Error::PayloadTooLarge
+        }
+    })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }

