@@ -29,7 +29,7 @@
 //! | domain types | [`model`] (records, ids, roles, enums) — depends on nothing else here |
 //! | engines | [`risk`], [`policy`], [`engine`] (both together) |
 //! | rules and persistence | [`approvals`] (the workflow), [`audit`] (chain, typed events, verify), [`store`] (the `Store` trait, SQLite), [`auth`] (keys), [`mcp_registry`], [`redact`] |
-//! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`governance`] (every operation, and [`governance::access`]: who may do it) |
+//! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`egress`] (which addresses deliveries may reach), [`governance`] (every operation, and [`governance::access`]: who may do it) |
 //! | front-ends | [`api`] (HTTP), [`serve`] (the accept loop: connection cap and timeouts), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
 //!
 //! Plus [`config`] and [`error`].
@@ -50,6 +50,7 @@ pub mod mcp_registry;
 pub mod redact;
 pub mod store;
 
+pub mod egress;
 pub mod governance;
 pub mod state;
 pub mod webhooks;
@@ -210,7 +211,7 @@ pub async fn open_governance_with(
     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let snapshot = store.snapshot(since).await?;
     let first_start = snapshot.keys.is_empty();
-    let http = webhooks::http_client(config.webhook_timeout)?;
+    let http = webhooks::delivery_client(&config)?;
     let governance = Governance::new(Arc::new(AppState::new(
         config, store, engine, snapshot, http,
     )));
