@@ -178,3 +178,110 @@ async fn a_slow_body_is_refused_with_408() {
     assert_eq!(status, 200);
     h.server.shutdown().await.unwrap();
 }
+
+/// `GET /api/v1/kill-switch/status` with `key`: status and `Retry-After`.
+async fn status_call(h: &common::Harness, key: &str) -> (u16, Option<u64>, serde_json::Value) {
+    let resp = h
+        .http
+        .get(h.url("/api/v1/kill-switch/status"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+    (status, retry_after, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn request_rates_per_agent_and_per_organisation_answer_429() {
+    let h = harness_with(|c| {
+        c.agent_rate = 0.2;
+        c.agent_burst = 3;
+        c.org_rate = 0.2;
+        c.org_burst = 5;
+    })
+    .await;
+    let a = h
+        .server
+        .create_api_key("acme", ascend_server::Role::Agent, Some("agent-a"))
+        .await
+        .unwrap();
+    let b = h
+        .server
+        .create_api_key("acme", ascend_server::Role::Agent, Some("agent-b"))
+        .await
+        .unwrap();
+    let other_org = h
+        .server
+        .create_api_key("globex", ascend_server::Role::Agent, Some("agent-a"))
+        .await
+        .unwrap();
+
+    // agent-a: its burst of 3, then 429 with Retry-After and the usual error body.
+    for _ in 0..3 {
+        assert_eq!(status_call(&h, &a).await.0, 200);
+    }
+    let (status, retry_after, body) = status_call(&h, &a).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("agent-a"),
+        "{body}"
+    );
+
+    // agent-b of the same organisation is not held back by agent-a...
+    assert_eq!(status_call(&h, &b).await.0, 200);
+    assert_eq!(status_call(&h, &b).await.0, 200);
+    // ...until the organisation's burst of 5 is spent (refused requests took nothing).
+    let (status, retry_after, body) = status_call(&h, &b).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry_after.is_some());
+    assert!(
+        body["detail"].as_str().unwrap().contains("organisation"),
+        "{body}"
+    );
+
+    // Another organisation (with an agent of the same name) and unauthenticated routes are
+    // unaffected.
+    for _ in 0..3 {
+        assert_eq!(status_call(&h, &other_org).await.0, 200);
+    }
+    assert_eq!(
+        h.http.get(h.url("/health")).send().await.unwrap().status(),
+        200
+    );
+    h.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_storage_quota_refuses_new_records_with_507() {
+    let h = harness_with(|c| c.org_quota_entries = 12).await;
+    let key = h
+        .server
+        .create_api_key("small", ascend_server::Role::Agent, None)
+        .await
+        .unwrap();
+    let mut accepted = 0;
+    let refusal = loop {
+        let (status, body) = h.submit(&key, low_action("quota-agent")).await;
+        match status {
+            200 => accepted += 1,
+            507 => break body,
+            s => panic!("unexpected {s}: {body}"),
+        }
+        assert!(accepted <= 12, "the quota of 12 entries was not enforced");
+    };
+    assert!(accepted >= 1);
+    let detail = refusal["detail"].as_str().unwrap();
+    assert!(detail.contains("quota"), "{detail}");
+    // Over quota, reads still work, and the other organisations are unaffected.
+    let (status, _) = h.get("/api/v1/actions", &key).await;
+    assert_eq!(status, 200);
+    let (status, body) = h.submit(&h.agent, low_action("other-agent")).await;
+    assert_eq!(status, 200, "{body}");
+    h.server.shutdown().await.unwrap();
+}

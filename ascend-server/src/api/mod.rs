@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod events;
 pub mod kill_switch;
+pub mod limits;
 pub mod mcp;
 pub mod mcp_registry;
 pub mod registry;
@@ -192,6 +193,7 @@ async fn not_found() -> Error {
 
 /// The complete router.
 pub fn router(state: Shared) -> Router {
+    let limits = std::sync::Arc::new(limits::Limits::new(state.clone()));
     Router::new()
         .route("/health", get(registry::health))
         .route("/api/deployment-info", get(registry::deployment_info))
@@ -250,6 +252,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/keys", post(admin::create_key))
         .route("/api/v1/events/stream", get(events::stream))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(limits, limits::enforce))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
