@@ -285,3 +285,67 @@ async fn the_storage_quota_refuses_new_records_with_507() {
     assert_eq!(status, 200, "{body}");
     h.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_export_is_streamed_in_pages_and_complete() {
+    let h = harness_with(|c| {
+        c.agent_rate = 0.0;
+        c.org_rate = 0.0;
+    })
+    .await;
+    // More entries than two export pages (500 each), written concurrently.
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let http = h.http.clone();
+            let url = h.url("/api/v1/actions/submit");
+            let key = h.agent.clone();
+            tokio::spawn(async move {
+                for _ in 0..140 {
+                    let resp = http
+                        .post(&url)
+                        .header("x-api-key", &key)
+                        .json(&low_action(&format!("export-agent-{t}")))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (_, page) = h.get("/api/v1/audit?limit=1", &h.reviewer).await;
+    let total = page["total"].as_u64().unwrap();
+    assert!(total > 1000, "{total}");
+
+    let resp = h
+        .http
+        .get(h.url("/api/v1/audit/export"))
+        .header("x-api-key", &h.reviewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Streamed: no length known up front.
+    assert!(resp.headers().get("content-length").is_none());
+    let text = resp.text().await.unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, total);
+    for (i, pair) in lines.windows(2).enumerate() {
+        assert_eq!(
+            pair[0]["seq"].as_i64().unwrap() + 1,
+            pair[1]["seq"].as_i64().unwrap(),
+            "at {i}"
+        );
+        assert_eq!(pair[0]["hash"], pair[1]["prev_hash"], "chain broken at {i}");
+    }
+    // An agent may not export (refused before anything is streamed).
+    let (status, _) = h.get("/api/v1/audit/export", &h.agent).await;
+    assert_eq!(status, 403);
+    h.server.shutdown().await.unwrap();
+}
