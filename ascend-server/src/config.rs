@@ -274,3 +274,49 @@ impl ServerConfig {
         Ok(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_allow_list_from_the_toml_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ascend.toml");
+        std::fs::write(
+            &path,
+            r#"
+webhook_allow_hosts = ["127.0.0.1", "10.1.0.0/16", "[::1]"]
+max_connections = 64
+header_timeout_secs = 2.5
+body_timeout_secs = 4
+org_rate = 50
+org_burst = 100
+agent_rate = 5
+agent_burst = 10
+org_quota_entries = 1000
+"#,
+        )
+        .unwrap();
+        let c = ServerConfig::default().apply_file(&path).unwrap();
+        let allow: Vec<String> = c
+            .webhook_allow_hosts
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(allow, ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]);
+        assert_eq!(c.max_connections, 64);
+        assert_eq!(c.header_timeout, Duration::from_millis(2500));
+        assert_eq!(c.body_timeout, Duration::from_secs(4));
+        assert_eq!((c.org_rate, c.org_burst), (50.0, 100));
+        assert_eq!((c.agent_rate, c.agent_burst), (5.0, 10));
+        assert_eq!(c.org_quota_entries, 1000);
+
+        std::fs::write(&path, "webhook_allow_hosts = [\"example.com\"]\n").unwrap();
+        assert!(ServerConfig::default().apply_file(&path).is_err());
+        std::fs::write(&path, "header_timeout_secs = 0\n").unwrap();
+        assert!(ServerConfig::default().apply_file(&path).is_err());
+        std::fs::write(&path, "org_rate = -1\n").unwrap();
+        assert!(ServerConfig::default().apply_file(&path).is_err());
+    }
+}

@@ -169,3 +169,41 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn limit_flags() {
+        let cli = Cli::try_parse_from([
+            "ascend",
+            "--webhook-allow-hosts",
+            "127.0.0.1,fd00::/8",
+            "--max-connections",
+            "10",
+            "--header-timeout-secs",
+            "1",
+            "--agent-rate",
+            "0",
+            "--org-quota-entries",
+            "5",
+        ])
+        .unwrap();
+        let c = config(&cli.serve).unwrap();
+        assert_eq!(c.webhook_allow_hosts.len(), 2);
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.header_timeout, std::time::Duration::from_secs(1));
+        assert_eq!(c.agent_rate, 0.0);
+        assert_eq!(c.org_quota_entries, 5);
+        let bad = Cli::try_parse_from(["ascend", "--webhook-allow-hosts", "not-an-ip"]).unwrap();
+        assert!(config(&bad.serve).is_err());
+    }
+}
