@@ -71,7 +71,7 @@ pub async fn query(
 const EXPORT_PAGE: u64 = 500;
 
 /// `GET /api/v1/audit/export` — every entry as one JSON object per line, hashes included,
-/// streamed in pages of [`EXPORT_PAGE`] entries read one after another from the store (memory
+/// streamed in pages of 500 entries read one after another from the store (memory
 /// stays bounded whatever the size of the trail). The export holds the entries that existed when
 /// it began; entries appended meanwhile are left for the next export. A store error after the
 /// first page ends the body early (the client sees a truncated chunked response).
