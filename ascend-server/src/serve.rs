@@ -253,9 +253,11 @@ pub async fn serve(
         let stream = match accepted {
             Ok((stream, _peer)) => stream,
             Err(e) => {
-                // Typically out of file descriptors: free one and let the kernel breathe.
                 tracing::warn!(error = %e, "accept failed");
-                Tracker::evict_oldest_idle(&mut tracker.lock());
+                // Out of file descriptors (EMFILE, ENFILE): free one from an idle connection.
+                if matches!(e.raw_os_error(), Some(23 | 24)) {
+                    Tracker::evict_oldest_idle(&mut tracker.lock());
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }
