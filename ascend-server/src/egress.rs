@@ -34,13 +34,17 @@ impl EgressPolicy {
 
     /// May a delivery connect to `ip`?
     pub fn permits(&self, ip: IpAddr) -> bool {
-        let canonical = canonical(ip);
-        let listed = self
-            .allow
-            .iter()
-            .any(|net| net.contains(&ip) || net.contains(&canonical));
-        listed || !is_blocked(ip)
+        permitted(&self.allow, ip)
     }
+}
+
+/// May a delivery connect to `ip`, with `allow` as the allow list?
+pub fn permitted(allow: &[IpNet], ip: IpAddr) -> bool {
+    let canonical = canonical(ip);
+    let listed = allow
+        .iter()
+        .any(|net| net.contains(&ip) || net.contains(&canonical));
+    listed || !is_blocked(ip)
 }
 
 /// IPv4-mapped IPv6 addresses as the IPv4 address they are.

@@ -15,7 +15,7 @@ use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::ServerConfig;
-use crate::egress::{EgressPolicy, GuardedResolver};
+use crate::egress::{self, EgressPolicy, GuardedResolver};
 use crate::error::{Error, Result};
 use crate::model::{DeliveryAttempt, Webhook, now};
 use crate::state::{AppState, BusEvent};
@@ -52,7 +52,7 @@ pub fn check_url(raw: &str, config: &ServerConfig) -> Result<reqwest::Url> {
             .is_some_and(|d| d.eq_ignore_ascii_case("localhost")),
     };
     if let Some(ip) = ip
-        && !EgressPolicy::new(config.webhook_allow_hosts.clone()).permits(ip)
+        && !egress::permitted(&config.webhook_allow_hosts, ip)
     {
         return Err(Error::field(
             "url",
@@ -148,7 +148,7 @@ fn egress_check(config: &ServerConfig, url: &str) -> std::result::Result<(), Str
         Some(url::Host::Domain(_)) => return Ok(()),
         None => return Err("URL without a host".into()),
     };
-    if EgressPolicy::new(config.webhook_allow_hosts.clone()).permits(ip) {
+    if egress::permitted(&config.webhook_allow_hosts, ip) {
         Ok(())
     } else {
         Err(format!("{ip} refused by the egress policy"))
