@@ -44,6 +44,27 @@ pub struct ServerConfig {
     pub default_org: String,
     /// Environment reported by `/api/deployment-info`.
     pub environment: String,
+    /// Addresses webhooks may reach although they are private, loopback, link-local, ... (see
+    /// [`crate::egress`]); entries are IPs or CIDR blocks.
+    pub webhook_allow_hosts: Vec<ipnet::IpNet>,
+    /// Most HTTP connections open at once (see [`crate::serve`]).
+    pub max_connections: usize,
+    /// Time a client has to send a request head; also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request body once its head arrived.
+    pub body_timeout: Duration,
+    /// Sustained requests per second of one organisation (0: no limit).
+    pub org_rate: f64,
+    /// Requests one organisation may make in a burst above its rate.
+    pub org_burst: u32,
+    /// Sustained requests per second of one agent (the key's bound agent, else the key; 0: no
+    /// limit).
+    pub agent_rate: f64,
+    /// Requests one agent may make in a burst above its rate.
+    pub agent_burst: u32,
+    /// Most audit entries one organisation may hold before new actions, agents, webhooks, MCP
+    /// servers and keys are refused with 507 (0: no quota); see [`crate::api::limits`].
+    pub org_quota_entries: u64,
 }
 
 impl Default for ServerConfig {
@@ -64,8 +85,46 @@ impl Default for ServerConfig {
             allow_insecure_webhooks: false,
             default_org: "default".to_owned(),
             environment: "self-hosted".to_owned(),
+            webhook_allow_hosts: Vec::new(),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            org_rate: 1000.0,
+            org_burst: 2000,
+            agent_rate: 300.0,
+            agent_burst: 600,
+            org_quota_entries: 10_000_000,
         }
     }
+}
+
+impl ServerConfig {
+    /// The connection-level limits of the HTTP server.
+    pub fn conn_limits(&self) -> crate::serve::ConnLimits {
+        crate::serve::ConnLimits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+        }
+    }
+}
+
+/// Parse one `webhook_allow_hosts` entry: an IP (`127.0.0.1`, `::1`) or a CIDR block
+/// (`10.0.0.0/8`).
+pub fn parse_allow_host(raw: &str) -> Result<ipnet::IpNet> {
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(raw);
+    if let Ok(ip) = raw.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    raw.parse::<ipnet::IpNet>().map_err(|_| {
+        Error::Config(format!(
+            "webhook_allow_hosts: {raw:?} is neither an IP address nor a CIDR block"
+        ))
+    })
 }
 
 /// The optional TOML file (every key optional; durations in seconds).
@@ -96,10 +155,47 @@ pub struct FileConfig {
     pub allow_insecure_webhooks: Option<bool>,
     /// `environment = "self-hosted"`
     pub environment: Option<String>,
+    /// `webhook_allow_hosts = ["127.0.0.1", "10.1.0.0/16"]`
+    pub webhook_allow_hosts: Option<Vec<String>>,
+    /// `max_connections = 1024`
+    pub max_connections: Option<usize>,
+    /// `header_timeout_secs = 10`
+    pub header_timeout_secs: Option<f64>,
+    /// `body_timeout_secs = 30`
+    pub body_timeout_secs: Option<f64>,
+    /// `org_rate = 1000` (requests per second; 0 disables)
+    pub org_rate: Option<f64>,
+    /// `org_burst = 2000`
+    pub org_burst: Option<u32>,
+    /// `agent_rate = 300` (requests per second; 0 disables)
+    pub agent_rate: Option<f64>,
+    /// `agent_burst = 600`
+    pub agent_burst: Option<u32>,
+    /// `org_quota_entries = 10000000` (0 disables)
+    pub org_quota_entries: Option<u64>,
 }
 
-fn secs(field: &str, v: f64) -> Result<Duration> {
+/// A duration in seconds (`field` names it in the error).
+pub fn secs(field: &str, v: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(v).map_err(|_| Error::Config(format!("{field} must be >= 0")))
+}
+
+/// A timeout in seconds: positive.
+pub fn timeout_secs(field: &str, v: f64) -> Result<Duration> {
+    let d = secs(field, v)?;
+    if d.is_zero() {
+        return Err(Error::Config(format!("{field} must be > 0")));
+    }
+    Ok(d)
+}
+
+/// A request rate: finite and >= 0.
+pub fn rate(field: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::Config(format!("{field} must be a number >= 0")))
+    }
 }
 
 impl ServerConfig {
@@ -145,6 +241,82 @@ impl ServerConfig {
         if let Some(v) = f.environment {
             self.environment = v;
         }
+        if let Some(v) = f.webhook_allow_hosts {
+            self.webhook_allow_hosts = v
+                .iter()
+                .map(|h| parse_allow_host(h))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(v) = f.max_connections {
+            self.max_connections = v.max(1);
+        }
+        if let Some(v) = f.header_timeout_secs {
+            self.header_timeout = timeout_secs("header_timeout_secs", v)?;
+        }
+        if let Some(v) = f.body_timeout_secs {
+            self.body_timeout = timeout_secs("body_timeout_secs", v)?;
+        }
+        if let Some(v) = f.org_rate {
+            self.org_rate = rate("org_rate", v)?;
+        }
+        if let Some(v) = f.org_burst {
+            self.org_burst = v.max(1);
+        }
+        if let Some(v) = f.agent_rate {
+            self.agent_rate = rate("agent_rate", v)?;
+        }
+        if let Some(v) = f.agent_burst {
+            self.agent_burst = v.max(1);
+        }
+        if let Some(v) = f.org_quota_entries {
+            self.org_quota_entries = v;
+        }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_allow_list_from_the_toml_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ascend.toml");
+        std::fs::write(
+            &path,
+            r#"
+webhook_allow_hosts = ["127.0.0.1", "10.1.0.0/16", "[::1]"]
+max_connections = 64
+header_timeout_secs = 2.5
+body_timeout_secs = 4
+org_rate = 50
+org_burst = 100
+agent_rate = 5
+agent_burst = 10
+org_quota_entries = 1000
+"#,
+        )
+        .unwrap();
+        let c = ServerConfig::default().apply_file(&path).unwrap();
+        let allow: Vec<String> = c
+            .webhook_allow_hosts
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(allow, ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]);
+        assert_eq!(c.max_connections, 64);
+        assert_eq!(c.header_timeout, Duration::from_millis(2500));
+        assert_eq!(c.body_timeout, Duration::from_secs(4));
+        assert_eq!((c.org_rate, c.org_burst), (50.0, 100));
+        assert_eq!((c.agent_rate, c.agent_burst), (5.0, 10));
+        assert_eq!(c.org_quota_entries, 1000);
+
+        std::fs::write(&path, "webhook_allow_hosts = [\"example.com\"]\n").unwrap();
+        assert!(ServerConfig::default().apply_file(&path).is_err());
+        std::fs::write(&path, "header_timeout_secs = 0\n").unwrap();
+        assert!(ServerConfig::default().apply_file(&path).is_err());
+        std::fs::write(&path, "org_rate = -1\n").unwrap();
+        assert!(ServerConfig::default().apply_file(&path).is_err());
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Every variant maps to a JSON body `{"detail": "...", "errors": {...}}`
 //! ([`ascend_runtime::wire::ErrorBody`]). Deterministic failures never map to 429 or 5xx
-//! (wire-protocol §2.1: the Python SDK would retry them four times).
+//! (wire-protocol §2.1: the Python SDK would retry them four times); the exceptions are the
+//! rate limit (429 with `Retry-After`: a retry later is the cure) and the storage quota (507:
+//! it lifts when the operator raises the quota).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -52,6 +54,20 @@ pub enum Error {
     /// The body is larger than the configured limit (HTTP 413).
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The body did not arrive within the body timeout (HTTP 408).
+    #[error("request body not received in time")]
+    RequestTimeout,
+    /// Too many requests of one organisation or agent (HTTP 429 with `Retry-After`).
+    #[error("{detail}")]
+    RateLimited {
+        /// Which limit, and when to retry.
+        detail: String,
+        /// Whole seconds until a request will be accepted again (at least 1).
+        retry_after_secs: u64,
+    },
+    /// The organisation's storage quota is used up (HTTP 507).
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Invalid configuration (flags, environment, TOML file).
     #[error("configuration: {0}")]
     Config(String),
@@ -114,6 +130,9 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::QuotaExceeded(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Config(_) | Error::Policy(_) => StatusCode::BAD_REQUEST,
             // Storage trouble is transient: 503 lets clients retry (the idempotency key makes
             // a retried submit safe).
@@ -128,7 +147,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, Error::QuotaExceeded(_)) {
             tracing::error!(error = %self, "request failed");
         }
         match self {
@@ -156,6 +175,21 @@ impl IntoResponse for Error {
             Error::Validation { detail, errors } => {
                 (status, axum::Json(ErrorBody { detail, errors })).into_response()
             }
+            Error::RateLimited {
+                detail,
+                retry_after_secs,
+            } => (
+                status,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    retry_after_secs.to_string(),
+                )],
+                axum::Json(ErrorBody {
+                    detail,
+                    errors: Map::new(),
+                }),
+            )
+                .into_response(),
             other => {
                 let detail = match &other {
                     // Do not leak internals to clients.

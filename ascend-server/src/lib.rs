@@ -29,8 +29,8 @@
 //! | domain types | [`model`] (records, ids, roles, enums) — depends on nothing else here |
 //! | engines | [`risk`], [`policy`], [`engine`] (both together) |
 //! | rules and persistence | [`approvals`] (the workflow), [`audit`] (chain, typed events, verify), [`store`] (the `Store` trait, SQLite), [`auth`] (keys), [`mcp_registry`], [`redact`] |
-//! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`governance`] (every operation, and [`governance::access`]: who may do it) |
-//! | front-ends | [`api`] (HTTP), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
+//! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`egress`] (which addresses deliveries may reach), [`governance`] (every operation, and [`governance::access`]: who may do it) |
+//! | front-ends | [`api`] (HTTP), [`serve`] (the accept loop: connection cap and timeouts), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
 //!
 //! Plus [`config`] and [`error`].
 
@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod redact;
 pub mod store;
 
+pub mod egress;
 pub mod governance;
 pub mod state;
 pub mod webhooks;
@@ -59,6 +60,7 @@ pub mod webhooks;
 pub mod api;
 pub mod cli;
 pub mod embedded;
+pub mod serve;
 
 pub mod config;
 pub mod error;
@@ -212,7 +214,7 @@ pub async fn open_governance_with(
     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let snapshot = store.snapshot(since).await?;
     let first_start = snapshot.keys.is_empty();
-    let http = webhooks::http_client(config.webhook_timeout)?;
+    let http = webhooks::delivery_client(&config)?;
     let governance = Governance::new(Arc::new(AppState::new(
         config, store, engine, snapshot, http,
     )));
@@ -264,18 +266,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let addr = listener.local_addr()?;
     let (governance, admin_key) = open_governance(config, &addr.to_string()).await?;
     let policies = governance.policy_count();
-    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let (shutdown, shutdown_rx) = watch::channel(false);
     let app = api::router(governance.clone());
-    let serve = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.wait_for(|v| *v).await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let limits = governance.config().conn_limits();
+    let serve = tokio::spawn(serve::serve(listener, app, limits, shutdown_rx));
     let tasks = background_tasks(&governance);
     tracing::info!(%addr, policies, "ascend server listening");
     Ok(RunningServer {

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::config::ServerConfig;
+use crate::egress::{self, EgressPolicy, GuardedResolver};
 use crate::error::{Error, Result};
 use crate::model::{DeliveryAttempt, Webhook, now};
 use crate::state::{AppState, BusEvent};
@@ -30,19 +32,39 @@ pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Check a webhook URL: https anywhere; http only to loopback hosts unless allowed.
-pub fn check_url(raw: &str, allow_insecure: bool) -> Result<reqwest::Url> {
+/// Check a webhook URL: https anywhere; http only to loopback hosts unless
+/// `allow_insecure_webhooks`; a literal IP only when the egress policy permits it
+/// ([`crate::egress`]: private, loopback, link-local, ... addresses need `webhook_allow_hosts`).
+/// Host names are checked again after resolution, at delivery.
+pub fn check_url(raw: &str, config: &ServerConfig) -> Result<reqwest::Url> {
     let url = reqwest::Url::parse(raw.trim())
         .map_err(|e| Error::field("url", format!("not a valid URL: {e}")))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+    let ip = match url.host() {
+        Some(url::Host::Domain(_)) => None,
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
         None => return Err(Error::field("url", "needs a host")),
     };
+    let loopback = match ip {
+        Some(ip) => ip.is_loopback(),
+        None => url
+            .host_str()
+            .is_some_and(|d| d.eq_ignore_ascii_case("localhost")),
+    };
+    if let Some(ip) = ip
+        && !egress::permitted(&config.webhook_allow_hosts, ip)
+    {
+        return Err(Error::field(
+            "url",
+            format!(
+                "{ip} is a private, loopback, link-local or reserved address \
+                 (the operator can allow it with webhook_allow_hosts)"
+            ),
+        ));
+    }
     match url.scheme() {
         "https" => Ok(url),
-        "http" if loopback || allow_insecure => Ok(url),
+        "http" if loopback || config.allow_insecure_webhooks => Ok(url),
         "http" => Err(Error::field(
             "url",
             "must use https (http is allowed only for localhost)",
@@ -51,8 +73,23 @@ pub fn check_url(raw: &str, allow_insecure: bool) -> Result<reqwest::Url> {
     }
 }
 
-/// The HTTP client used for deliveries: rustls with the webpki roots, no redirects.
+/// The client webhook deliveries use: [`http_client`] that resolves host names through
+/// [`GuardedResolver`] (refused addresses are never connected to) and ignores proxy settings.
+pub fn delivery_client(config: &ServerConfig) -> Result<reqwest::Client> {
+    let policy = EgressPolicy::new(config.webhook_allow_hosts.clone());
+    client_builder(config.webhook_timeout)?
+        .dns_resolver(Arc::new(GuardedResolver::new(policy)))
+        .no_proxy()
+        .build()
+        .map_err(Error::from)
+}
+
+/// A plain HTTP client: rustls with the webpki roots, no redirects (the command line, benches).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    client_builder(timeout)?.build().map_err(Error::from)
+}
+
+fn client_builder(timeout: Duration) -> Result<reqwest::ClientBuilder> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -62,16 +99,15 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
         .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder()
+    Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("ascend-server/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(Error::from)
+        .user_agent(concat!("ascend-server/", env!("CARGO_PKG_VERSION"))))
 }
 
-/// Result of one delivery attempt.
+/// Result of one delivery attempt (kept in the delivery log; callers outside the operator's
+/// logs see only [`AttemptResult::delivered`]).
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
     /// 2xx answer.
@@ -82,6 +118,41 @@ pub struct AttemptResult {
     pub latency_ms: f64,
     /// Transport error.
     pub error: Option<String>,
+}
+
+impl AttemptResult {
+    /// The receiver's status when it accepted the delivery (2xx); None otherwise. Nothing else
+    /// of a failed attempt (status, transport error, timing) may reach an API caller: it would
+    /// let a key probe which hosts and ports answer.
+    pub fn delivered(&self) -> Option<u16> {
+        self.status_code.filter(|_| self.success)
+    }
+
+    fn refused(reason: String) -> Self {
+        Self {
+            success: false,
+            status_code: None,
+            latency_ms: 0.0,
+            error: Some(reason),
+        }
+    }
+}
+
+/// Refuse a URL naming an IP the egress policy does not permit (host names are checked by the
+/// delivery client's resolver).
+fn egress_check(config: &ServerConfig, url: &str) -> std::result::Result<(), String> {
+    let url = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err("URL without a host".into()),
+    };
+    if egress::permitted(&config.webhook_allow_hosts, ip) {
+        Ok(())
+    } else {
+        Err(format!("{ip} refused by the egress policy"))
+    }
 }
 
 /// POST one signed event once.
@@ -95,6 +166,9 @@ pub async fn deliver_once(
     let body = json!({"event": event, "data": data, "timestamp": ts, "webhook_id": hook.id});
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let sig = signature(&hook.secret, &ts, &bytes);
+    if let Err(reason) = egress_check(&state.config, &hook.url) {
+        return AttemptResult::refused(reason);
+    }
     let start = Instant::now();
     let result = state
         .http
@@ -119,9 +193,21 @@ pub async fn deliver_once(
             success: false,
             status_code: None,
             latency_ms,
-            error: Some(e.to_string()),
+            // The resolver's refusal sits in the source chain.
+            error: Some(error_chain(&e)),
         },
     }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 async fn log_attempt(
@@ -253,11 +339,19 @@ mod tests {
 
     #[test]
     fn url_rules() {
-        assert!(check_url("https://example.com/hook", false).is_ok());
-        assert!(check_url("http://127.0.0.1:9/hook", false).is_ok());
-        assert!(check_url("http://localhost/hook", false).is_ok());
-        assert!(check_url("http://example.com/hook", false).is_err());
-        assert!(check_url("ftp://example.com/hook", false).is_err());
-        assert!(check_url("not a url", false).is_err());
+        let config = ServerConfig {
+            webhook_allow_hosts: vec!["127.0.0.1/32".parse().unwrap()],
+            ..ServerConfig::default()
+        };
+        assert!(check_url("https://example.com/hook", &config).is_ok());
+        assert!(check_url("http://127.0.0.1:9/hook", &config).is_ok());
+        assert!(check_url("http://localhost/hook", &config).is_ok());
+        assert!(check_url("http://example.com/hook", &config).is_err());
+        assert!(check_url("ftp://example.com/hook", &config).is_err());
+        assert!(check_url("not a url", &config).is_err());
+        assert!(check_url("https://10.0.0.1/hook", &config).is_err());
+        assert!(check_url("https://169.254.169.254/latest", &config).is_err());
+        assert!(check_url("http://[::1]:9/hook", &config).is_err());
+        assert!(check_url("http://127.0.0.1:9/hook", &ServerConfig::default()).is_err());
     }
 }

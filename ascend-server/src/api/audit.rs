@@ -1,6 +1,7 @@
 //! Audit trail: query, JSON-lines export, chain verification (reviewer role).
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -73,15 +74,82 @@ pub async fn query(
     })))
 }
 
-/// `GET /api/v1/audit/export` — every entry as one JSON object per line, hashes included.
+/// Entries per page of a streamed export.
+const EXPORT_PAGE: u64 = 500;
+
+/// `GET /api/v1/audit/export` — every entry as one JSON object per line, hashes included,
+/// streamed in pages of 500 entries read one after another from the store (memory
+/// stays bounded whatever the size of the trail). The export holds the entries that existed when
+/// it began; entries appended meanwhile are left for the next export. A store error after the
+/// first page ends the body early (the client sees a truncated chunked response).
 pub async fn export(State(state): State<Shared>, principal: Principal) -> Result<Response> {
-    let entries = state.audit_export(&principal).await?;
-    let mut out = String::new();
-    for e in &entries {
-        out.push_str(&serde_json::to_string(e)?);
-        out.push('\n');
-    }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+    // The first page authorises the caller: a refusal is still an ordinary error answer.
+    let (first, total) = state.audit_page(&principal, 0, EXPORT_PAGE).await?;
+    let org_id = principal.org_id;
+    let start = Export {
+        page: Some(first),
+        offset: 0,
+        total,
+    };
+    let body = futures_util::stream::unfold(start, move |mut ex| {
+        let state = state.clone();
+        async move {
+            if ex.offset >= ex.total {
+                return None;
+            }
+            let page = match ex.page.take() {
+                Some(p) => p,
+                None => {
+                    let limit = EXPORT_PAGE.min(ex.total - ex.offset);
+                    match state
+                        .state()
+                        .store
+                        .audit_entries(org_id, ex.offset, limit)
+                        .await
+                    {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "audit export ended early");
+                            ex.offset = ex.total;
+                            return Some((Err(e), ex));
+                        }
+                    }
+                }
+            };
+            if page.is_empty() {
+                return None;
+            }
+            let keep = usize::try_from(ex.total - ex.offset).unwrap_or(usize::MAX);
+            let mut chunk = String::new();
+            for e in page.iter().take(keep) {
+                match serde_json::to_string(e) {
+                    Ok(line) => chunk.push_str(&line),
+                    Err(e) => {
+                        ex.offset = ex.total;
+                        return Some((Err(Error::from(e)), ex));
+                    }
+                }
+                chunk.push('\n');
+            }
+            ex.offset += page.len().min(keep) as u64;
+            Some((Ok(Bytes::from(chunk)), ex))
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Where a streamed export stands.
+struct Export {
+    /// The first page, read (and authorised) before the answer started.
+    page: Option<Vec<AuditEntry>>,
+    /// Entries sent so far.
+    offset: u64,
+    /// Entries when the export began.
+    total: u64,
 }
 
 /// `GET /api/v1/audit/verify`.

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod events;
 pub mod kill_switch;
+pub mod limits;
 pub mod mcp;
 pub mod mcp_registry;
 pub mod registry;
@@ -42,11 +43,22 @@ impl FromRequestParts<Shared> for Principal {
 }
 
 /// Read the body (at most `limit` bytes) and parse it as JSON. An empty body is `{}` (the Python
-/// SDK sends empty POST bodies on several routes).
+/// SDK sends empty POST bodies on several routes). A body slower than the server's body timeout
+/// is a 408.
 pub async fn json_body(body: Body, limit: usize) -> Result<Value> {
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| Error::PayloadTooLarge)?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut timed_out = false;
+        while let Some(c) = cause {
+            timed_out |= c.is::<crate::serve::BodyTimeout>();
+            cause = c.source();
+        }
+        if timed_out {
+            Error::RequestTimeout
+        } else {
+            Error::PayloadTooLarge
+        }
+    })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
@@ -181,6 +193,7 @@ async fn not_found() -> Error {
 
 /// The complete router.
 pub fn router(state: Shared) -> Router {
+    let limits = std::sync::Arc::new(limits::Limits::new(state.clone()));
     Router::new()
         .route("/health", get(registry::health))
         .route("/ready", get(registry::ready))
@@ -250,6 +263,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/api/v1/events/stream", get(events::stream))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(limits, limits::enforce))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }

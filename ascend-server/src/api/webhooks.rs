@@ -119,7 +119,10 @@ pub async fn delete(
     ))
 }
 
-/// `POST /api/webhooks/{id}/test` — one real, signed delivery; reports its outcome.
+/// `POST /api/webhooks/{id}/test` — one real, signed delivery. Reports only whether it was
+/// delivered: the status code and round trip of a delivered event (2xx), otherwise a generic
+/// failure (no status, no transport error, no timing), so the endpoint cannot be used to probe
+/// which hosts and ports answer. Details stay in the delivery log.
 pub async fn test(
     State(state): State<Shared>,
     principal: Principal,
@@ -128,10 +131,18 @@ pub async fn test(
     let r = state
         .test_webhook(&principal, parse_id(&id, "webhook")?)
         .await?;
-    Ok(Json(json!({
-        "success": r.success,
-        "status_code": r.status_code,
-        "response_time_ms": (r.latency_ms * 100.0).round() / 100.0,
-        "error": r.error,
-    })))
+    Ok(Json(match r.delivered() {
+        Some(status) => json!({
+            "success": true,
+            "status_code": status,
+            "response_time_ms": (r.latency_ms * 100.0).round() / 100.0,
+            "error": null,
+        }),
+        None => json!({
+            "success": false,
+            "status_code": null,
+            "response_time_ms": null,
+            "error": "delivery failed",
+        }),
+    }))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, parse_allow_host, rate, timeout_secs};
 use crate::error::{Error, Result};
 use crate::model::Durability;
 
@@ -30,6 +30,39 @@ pub struct ServeArgs {
     /// Seconds a pending approval stays open before it is denied as "expired".
     #[arg(long, env = "ASCEND_APPROVAL_TTL_SECS", value_name = "SECS")]
     pub approval_ttl_secs: Option<f64>,
+    /// Private/loopback/link-local addresses webhooks may reach anyway (IPs or CIDR blocks,
+    /// comma-separated), e.g. `127.0.0.1,10.1.0.0/16`.
+    #[arg(
+        long,
+        env = "ASCEND_WEBHOOK_ALLOW_HOSTS",
+        value_name = "IP|CIDR",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_hosts: Option<Vec<String>>,
+    /// Most HTTP connections open at once.
+    #[arg(long, env = "ASCEND_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request head (also the keep-alive idle timeout).
+    #[arg(long, env = "ASCEND_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_timeout_secs: Option<f64>,
+    /// Seconds a client has to send a request body.
+    #[arg(long, env = "ASCEND_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_timeout_secs: Option<f64>,
+    /// Requests per second one organisation may sustain (0: no limit).
+    #[arg(long, env = "ASCEND_ORG_RATE", value_name = "PER_SEC")]
+    pub org_rate: Option<f64>,
+    /// Burst above the organisation rate.
+    #[arg(long, env = "ASCEND_ORG_BURST", value_name = "N")]
+    pub org_burst: Option<u32>,
+    /// Requests per second one agent (or key) may sustain (0: no limit).
+    #[arg(long, env = "ASCEND_AGENT_RATE", value_name = "PER_SEC")]
+    pub agent_rate: Option<f64>,
+    /// Burst above the agent rate.
+    #[arg(long, env = "ASCEND_AGENT_BURST", value_name = "N")]
+    pub agent_burst: Option<u32>,
+    /// Most audit entries per organisation before new actions etc. are refused (0: no quota).
+    #[arg(long, env = "ASCEND_ORG_QUOTA_ENTRIES", value_name = "N")]
+    pub org_quota_entries: Option<u64>,
 }
 
 fn parse_durability(s: &str) -> std::result::Result<Durability, String> {
@@ -61,6 +94,37 @@ pub fn config(a: &ServeArgs) -> Result<ServerConfig> {
     if let Some(v) = a.approval_ttl_secs {
         c.approval_ttl = std::time::Duration::try_from_secs_f64(v)
             .map_err(|_| Error::Config("--approval-ttl-secs must be >= 0".into()))?;
+    }
+    if let Some(v) = &a.webhook_allow_hosts {
+        c.webhook_allow_hosts = v
+            .iter()
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| parse_allow_host(h))
+            .collect::<Result<_>>()?;
+    }
+    if let Some(v) = a.max_connections {
+        c.max_connections = v.max(1);
+    }
+    if let Some(v) = a.header_timeout_secs {
+        c.header_timeout = timeout_secs("--header-timeout-secs", v)?;
+    }
+    if let Some(v) = a.body_timeout_secs {
+        c.body_timeout = timeout_secs("--body-timeout-secs", v)?;
+    }
+    if let Some(v) = a.org_rate {
+        c.org_rate = rate("--org-rate", v)?;
+    }
+    if let Some(v) = a.org_burst {
+        c.org_burst = v.max(1);
+    }
+    if let Some(v) = a.agent_rate {
+        c.agent_rate = rate("--agent-rate", v)?;
+    }
+    if let Some(v) = a.agent_burst {
+        c.agent_burst = v.max(1);
+    }
+    if let Some(v) = a.org_quota_entries {
+        c.org_quota_entries = v;
     }
     Ok(c)
 }
@@ -103,5 +167,43 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn limit_flags() {
+        let cli = Cli::try_parse_from([
+            "ascend",
+            "--webhook-allow-hosts",
+            "127.0.0.1,fd00::/8",
+            "--max-connections",
+            "10",
+            "--header-timeout-secs",
+            "1",
+            "--agent-rate",
+            "0",
+            "--org-quota-entries",
+            "5",
+        ])
+        .unwrap();
+        let c = config(&cli.serve).unwrap();
+        assert_eq!(c.webhook_allow_hosts.len(), 2);
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.header_timeout, std::time::Duration::from_secs(1));
+        assert_eq!(c.agent_rate, 0.0);
+        assert_eq!(c.org_quota_entries, 5);
+        let bad = Cli::try_parse_from(["ascend", "--webhook-allow-hosts", "not-an-ip"]).unwrap();
+        assert!(config(&bad.serve).is_err());
     }
 }

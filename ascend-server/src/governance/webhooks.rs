@@ -58,7 +58,7 @@ impl Governance {
     /// Create a webhook.
     pub async fn create_webhook(&self, p: &Principal, input: NewWebhook) -> Result<Webhook> {
         access::authorize(p, Operation::ManageWebhooks)?;
-        let url = check_url(&input.url, self.state.config.allow_insecure_webhooks)?;
+        let url = check_url(&input.url, &self.state.config)?;
         let events = event_names(&input.events)?;
         let secret = match input.secret.filter(|s| !s.is_empty()) {
             Some(s) => s,
@@ -127,7 +127,7 @@ impl Governance {
         access::authorize(p, Operation::ManageWebhooks)?;
         let mut hook = self.webhook(p, id).await?;
         if let Some(url) = change.url {
-            hook.url = check_url(&url, self.state.config.allow_insecure_webhooks)?.to_string();
+            hook.url = check_url(&url, &self.state.config)?.to_string();
         }
         if let Some(events) = change.events {
             hook.events = event_names(&events)?;

@@ -20,6 +20,9 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         db_path: dir.join("ascend.db"),
         webhook_backoff: Duration::from_millis(50),
+        // The receivers of the webhook tests listen on loopback, which deliveries may reach
+        // only when allow-listed.
+        webhook_allow_hosts: vec!["127.0.0.1/32".parse().unwrap()],
         ..ServerConfig::default()
     }
 }
