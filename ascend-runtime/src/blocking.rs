@@ -7,13 +7,14 @@
 //! in async code).
 //!
 //! One case cannot work and fails at once instead of stalling: a blocking call on a
-//! **current-thread** tokio runtime to a control plane on this machine (a loopback URL) over
-//! HTTP. If that server runs on the same runtime (a test or an app serving `ascend-server`
-//! in-process), it cannot answer while this thread is blocked. The error
-//! ([`Error::Configuration`](crate::Error::Configuration)) says what to do: a multi-thread
+//! **current-thread** tokio runtime to a control plane that runs on that same runtime (a test
+//! or an app serving `ascend-server` in-process): it cannot answer while this thread is
+//! blocked. Before such a call to a loopback URL the thread sends the server a one-line probe
+//! (plain TCP, 300 ms); a server elsewhere — another thread, another process — answers it and
+//! the call proceeds; a server on this runtime cannot, and the call fails with
+//! [`Error::Configuration`](crate::Error::Configuration) saying what to do: a multi-thread
 //! runtime, `tokio::task::spawn_blocking`, an async fn, or the embedded backend (which answers
-//! on the calling thread). A server in another process on loopback is fine: opt in with
-//! `ASCEND_ALLOW_CURRENT_THREAD_BLOCKING=1`.
+//! on the calling thread).
 //!
 //! ```no_run
 //! use ascend_runtime::{AgentAction, AscendClient, EvaluateOptions};
@@ -73,7 +74,6 @@ impl AscendClient {
         if !current_thread
             || crate::background::on_background()
             || self.inner.backend.answers_inline()
-            || std::env::var_os("ASCEND_ALLOW_CURRENT_THREAD_BLOCKING").is_some_and(|v| v == "1")
         {
             return Ok(());
         }
@@ -84,17 +84,16 @@ impl AscendClient {
             Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
             None => false,
         };
-        if !loopback {
+        if !loopback || server_answers_while_blocked(url) {
             return Ok(());
         }
         Err(crate::Error::Configuration(format!(
             "a sync governed call (or a *_blocking method) was made on a current-thread tokio \
-                 runtime while the control plane is on this machine ({url}): if that server runs \
-                 on this runtime it cannot answer while this thread is blocked. Use a \
-                 multi-thread runtime (#[tokio::main], #[tokio::test(flavor = \"multi_thread\")]), \
-                 call the function inside tokio::task::spawn_blocking, make it async, or use the \
-                 embedded backend (ascend_server::Embedded). A server in another process: set \
-                 ASCEND_ALLOW_CURRENT_THREAD_BLOCKING=1"
+             runtime, and the control plane at {url} does not answer while this thread is \
+             blocked (it runs on this very runtime). Use a multi-thread runtime (#[tokio::main], \
+             #[tokio::test(flavor = \"multi_thread\")]), call the function inside \
+             tokio::task::spawn_blocking, make it async, or use the embedded backend \
+             (ascend_server::Embedded), which answers on the calling thread"
         )))
     }
 
@@ -159,5 +158,39 @@ impl AscendClient {
     ) -> Result<AuthorizationDecision> {
         let id = action_id.to_owned();
         self.run_blocking(move |c| async move { c.wait_for_decision(&id, timeout).await })
+    }
+}
+
+/// Whether the server behind a loopback `url` answers while the calling thread is blocked: a
+/// plain TCP connection and one request line, any answer (bytes or a close) within 300 ms. The
+/// kernel accepts the connection even when the server's accept loop cannot run, so only the
+/// answer tells.
+fn server_answers_while_blocked(url: &url::Url) -> bool {
+    use std::io::{Read, Write};
+    const WAIT: Duration = Duration::from_millis(300);
+    let Ok(addrs) = url.socket_addrs(|| None) else {
+        return true; // not ours to judge: the call itself will report the problem
+    };
+    let Some(addr) = addrs.into_iter().next() else {
+        return true;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, WAIT) else {
+        return true; // nothing listening: the call fails on its own, quickly
+    };
+    let _ = stream.set_read_timeout(Some(WAIT));
+    let _ = stream.set_write_timeout(Some(WAIT));
+    if stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(_) => true, // an answer, or a close: someone is serving
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
     }
 }
