@@ -10,6 +10,7 @@ pub mod kill_switch;
 pub mod mcp;
 pub mod mcp_registry;
 pub mod registry;
+pub mod trace;
 pub mod webhooks;
 
 use axum::Router;
@@ -240,5 +241,6 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/events/stream", get(events::stream))
         .fallback(not_found)
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(trace::trace_context))
         .with_state(state)
 }
