@@ -50,6 +50,7 @@
 //! | [`redact`] | the one rule for secret-looking names, and redaction of JSON values |
 //! | [`webhook`] | verifying signed webhook deliveries |
 //! | [`signing`] | Python-compatible canonical JSON and request signatures |
+//! | [`trace`] | the W3C `traceparent` sent with every governance request |
 //! | [`wire`] | response bodies shared with `ascend-server` |
 //!
 //! Internals: `transport` (one HTTP exchange, status → error), `retry` (backoff, Retry-After),
@@ -81,6 +82,7 @@ pub mod redact;
 mod retry;
 pub mod signing;
 pub mod testing;
+pub mod trace;
 mod transport;
 pub mod webhook;
 pub mod wire;

@@ -261,6 +261,7 @@ impl Call {
             decision = Empty,
             risk_score = Empty,
             outcome = Empty,
+            trace_id = Empty,
         );
         Call {
             meta,

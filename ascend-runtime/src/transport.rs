@@ -33,6 +33,8 @@ pub(crate) struct Call {
     pub body: Option<Value>,
     pub idempotency_key: Option<String>,
     pub retry: bool,
+    /// The W3C `traceparent` sent (taken on the caller's task by [`Transport::send`]).
+    pub traceparent: Option<crate::trace::Traceparent>,
 }
 
 impl Call {
@@ -45,6 +47,7 @@ impl Call {
             body: None,
             idempotency_key: None,
             retry,
+            traceparent: None,
         }
     }
     /// `GET` (retried).
@@ -222,9 +225,18 @@ impl Transport {
     }
 
     /// Make the call on the background runtime (with retries) and return the JSON body.
-    pub(crate) async fn send(self: &Arc<Self>, call: Call) -> Result<Value> {
+    pub(crate) async fn send(self: &Arc<Self>, mut call: Call) -> Result<Value> {
+        // The trace context is the caller's: take it here, before moving to the background
+        // runtime. The decision request's trace id goes on the caller's (governed) span.
+        // The request's span is a child of the caller's, so one trace holds both.
+        let caller = tracing::Span::current();
+        let traceparent = crate::trace::outgoing();
+        if call.idempotency_key.is_some() {
+            caller.record("trace_id", traceparent.trace_id_hex().as_str());
+        }
+        call.traceparent = Some(traceparent);
         let this = Arc::clone(self);
-        background::run(async move { this.send_here(call).await }).await
+        background::run(async move { this.send_here(call).instrument(caller).await }).await
     }
 
     /// Make the call on the current runtime.
@@ -320,6 +332,15 @@ impl Transport {
         h.insert(
             "x-request-timestamp",
             header_value("timestamp", &ts, false)?,
+        );
+        // Inside the request's span: a source gives that span's context (same trace, the
+        // request as parent); without one, the context taken on the caller's task.
+        let traceparent = crate::trace::from_source()
+            .or(call.traceparent)
+            .unwrap_or_else(crate::trace::Traceparent::generate);
+        h.insert(
+            crate::trace::HEADER,
+            header_value("traceparent", &traceparent.to_string(), false)?,
         );
         Ok((h, body))
     }

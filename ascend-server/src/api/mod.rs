@@ -11,6 +11,7 @@ pub mod limits;
 pub mod mcp;
 pub mod mcp_registry;
 pub mod registry;
+pub mod trace;
 pub mod webhooks;
 
 use axum::Router;
@@ -265,5 +266,6 @@ pub fn router(state: Shared) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(limits, limits::enforce))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(trace::trace_context))
         .with_state(state)
 }
