@@ -32,6 +32,16 @@ pub enum Problem {
     Diverged,
 }
 
+impl Problem {
+    fn rank(self) -> u8 {
+        match self {
+            Problem::Checkpoint => 1,
+            Problem::Diverged => 2,
+            _ => 0,
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -124,7 +134,9 @@ impl VerifyReport {
         if self.findings.len() == before {
             return;
         }
-        self.findings.sort_by_key(|f| f.seq);
+        // The chain's own breaks first (they explain the rest), then the checkpoints, then
+        // the actions table; each by sequence number.
+        self.findings.sort_by_key(|f| (f.problem.rank(), f.seq));
         self.findings.dedup();
         let first = &self.findings[0];
         self.ok = false;
