@@ -148,7 +148,7 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// A key from a 64-hex-digit seed (what `ASCEND_AUDIT_KEY` and the key file hold).
     pub fn from_hex(seed: &str) -> Result<Self> {
-        let seed = parse_hash(seed.trim()).ok_or_else(|| {
+        let seed = hex32(seed.trim()).ok_or_else(|| {
             Error::Config("an audit signing key is 64 hex digits (a 32-byte seed)".into())
         })?;
         Ok(Self {
@@ -247,10 +247,15 @@ fn check_private(_path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// 64 hex digits of either case (keys are typed and pasted by people).
+fn hex32(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text).ok()?.try_into().ok()
+}
+
 /// Parse a public key: 64 hex digits (surrounding whitespace ignored).
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey> {
-    let bytes = parse_hash(text.trim())
-        .ok_or_else(|| Error::Config("a public key is 64 hex digits".into()))?;
+    let bytes =
+        hex32(text.trim()).ok_or_else(|| Error::Config("a public key is 64 hex digits".into()))?;
     VerifyingKey::from_bytes(&bytes)
         .map_err(|e| Error::Config(format!("not an Ed25519 public key: {e}")))
 }
