@@ -29,13 +29,14 @@ use crate::stats::{fmt_bytes, fmt_rate, fmt_secs, median, range, thousands};
 
 const IN_FLIGHT: usize = 4_096;
 
-/// An entry shaped like the pipeline's `action.decided` entries.
+/// An entry shaped like the pipeline's `action.decided` entries (as `action.blocked`, the kind
+/// with no `actions` row: verification replays action entries against that table).
 fn draft(org_id: i64, i: usize) -> AuditDraft {
     AuditDraft {
         org_id,
-        kind: AuditKind::ActionDecided,
+        kind: AuditKind::ActionBlocked,
         actor: "agent-key".into(),
-        subject: format!("action:{}", i + 1),
+        subject: format!("agent:agent-{}", i % 16),
         payload: json!({
             "action_id": i + 1,
             "agent_id": format!("agent-{}", i % 16),
@@ -101,7 +102,22 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
     let n = ctx.plan.audit_entries;
     let repeats = ctx.plan.verify_repeats;
     let db = ctx.dir.path().join("audit.db");
-    let store = Arc::new(SqliteStore::open(&db, Durability::Normal)?);
+    // Signed checkpoints as `ascend serve` makes them (key and log beside the database, where
+    // `ascend audit verify --db` finds them).
+    let audit = ascend_server::config::AuditConfig::default();
+    let sealing = ascend_server::store::sqlite::Sealing {
+        signer: ascend_server::audit::Signer::load_or_create(&audit.key_path(&db))?,
+        log: Some(ascend_server::audit::CheckpointLog::open(
+            &audit.log_path(&db),
+        )?),
+        every: audit.every,
+        interval: audit.interval,
+    };
+    let store = Arc::new(SqliteStore::open_with(
+        &db,
+        Durability::Normal,
+        Some(sealing),
+    )?);
     let org_id = store.ensure_org("default".into(), now()).await?;
     let build = build_chain(Arc::clone(&store), org_id, n).await?;
     store.close().await?;
@@ -120,7 +136,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
                 let Some(r) = reports.iter().find(|r| r.org_id == org_id) else {
                     return fail("no report for the organisation");
                 };
-                if !r.ok {
+                if !r.ok || r.signed_through.is_none() {
                     return fail(format!("the chain did not verify: {}", r.detail));
                 }
                 entries = r.entries;

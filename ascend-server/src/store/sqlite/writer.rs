@@ -386,7 +386,7 @@ fn run_batch(
         }
         let mut touched: Vec<i64> = last_ts.keys().copied().collect();
         touched.sort_unstable();
-        for org in touched.iter().copied() {
+        for &org in &touched {
             let at = &last_ts[&org];
             if let Some((seq, hash)) = heads.get(&org) {
                 tx.prepare_cached(
