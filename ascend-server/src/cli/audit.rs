@@ -76,7 +76,7 @@ pub struct ExportArgs {
     conn: Conn,
 }
 
-/// `ascend audit pubkey [--db FILE] [--audit-key FILE]`.
+/// `ascend audit pubkey [--db FILE] [--audit-key FILE]` (`ASCEND_AUDIT_KEY`, when set, wins).
 #[derive(Debug, Args)]
 pub struct PubkeyArgs {
     /// The database whose default key file (`<db>.audit-key`) to read.
@@ -129,7 +129,6 @@ pub fn anchors(db: &Path, opts: &VerifyOptions) -> Result<Anchors> {
     };
     Ok(Anchors {
         key,
-        have_log: log.exists(),
         log: cps,
         bad_lines: bad,
     })
@@ -260,6 +259,10 @@ pub async fn run(cmd: AuditCmd) -> Result<()> {
             }
         },
         AuditCmd::Pubkey(a) => {
+            if let Ok(seed) = std::env::var("ASCEND_AUDIT_KEY") {
+                println!("{}", Signer::from_hex(&seed)?.public_hex());
+                return Ok(());
+            }
             let cfg = AuditConfig {
                 key_file: a.audit_key.clone(),
                 ..AuditConfig::default()

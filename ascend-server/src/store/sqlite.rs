@@ -607,7 +607,6 @@ impl Store for SqliteStore {
                     let (cps, bad) = crate::audit::checkpoint::read_log(log)?;
                     anchors.log = cps;
                     anchors.bad_lines = bad;
-                    anchors.have_log = true;
                 }
             }
             let mut report = verify_org(c, org_id, &anchors)?;

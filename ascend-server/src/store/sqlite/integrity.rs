@@ -187,8 +187,6 @@ pub struct Anchors {
     pub log: Vec<Checkpoint>,
     /// Lines of the log that did not parse.
     pub bad_lines: Vec<checkpoint::BadLine>,
-    /// Whether a log was read at all.
-    pub have_log: bool,
 }
 
 /// Verify one organisation straight from the database, in ONE read transaction (one WAL
