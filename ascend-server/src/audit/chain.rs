@@ -75,11 +75,12 @@ pub fn canonical(
 /// Parse a 64-character lowercase hex hash (the only form ever stored: an upper-case digit
 /// would be an edit that changes no hash, so it is refused).
 pub fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
-    if hex_str.bytes().any(|b| b.is_ascii_uppercase()) {
+    if hex_str.len() != 64 || hex_str.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let bytes = hex::decode(hex_str).ok()?;
-    bytes.try_into().ok()
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_str, &mut out).ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
