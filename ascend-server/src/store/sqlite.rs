@@ -105,7 +105,8 @@ CREATE TABLE mcp_servers (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, serve
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (org_id, server_name));
 "#,
     ),
-    (3, integrity::MIGRATION),
+    // 4, not 3: main's access-control migration is 3 (the loop applies any gap in order).
+    (4, integrity::MIGRATION),
 ];
 
 /// The SQLite implementation of [`Store`].

@@ -17,7 +17,7 @@ use crate::audit::replay::{Replay, StoredAction};
 use crate::audit::{ChainVerifier, Finding, Problem, VerifyReport};
 use crate::error::Result;
 
-/// Schema of the checkpoint table (migration 3).
+/// Schema of the checkpoint table (migration 4).
 /// A head's `updated_at` becomes the time of the entry it names (verification compares them).
 pub(super) const MIGRATION: &str = r#"
 CREATE TABLE audit_checkpoints (org_id INTEGER NOT NULL, n INTEGER NOT NULL, seq INTEGER NOT NULL,
