@@ -65,6 +65,67 @@ pub struct ServerConfig {
     /// Most audit entries one organisation may hold before new actions, agents, webhooks, MCP
     /// servers and keys are refused with 507 (0: no quota); see [`crate::api::limits`].
     pub org_quota_entries: u64,
+    /// Signed audit checkpoints: key, checkpoint log, how often.
+    pub audit: AuditConfig,
+}
+
+/// Where the audit checkpoint signing key and the checkpoint log live, and how often heads are
+/// signed. The defaults put both beside the database: that proves the chain against someone
+/// who can change the database but not those files; see the README for stronger placements.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Sign checkpoints at all.
+    pub enabled: bool,
+    /// The signing key's 64-hex-digit seed (`ASCEND_AUDIT_KEY`); overrides `key_file`.
+    pub key_hex: Option<String>,
+    /// Key file (created with mode 0600 on first start); default `<db>.audit-key`.
+    pub key_file: Option<PathBuf>,
+    /// Checkpoint log; default `<db>.checkpoints.jsonl`.
+    pub checkpoint_log: Option<PathBuf>,
+    /// Sign a head every this many entries...
+    pub every: u64,
+    /// ... or this often when entries are waiting.
+    pub interval: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            key_hex: None,
+            key_file: None,
+            checkpoint_log: None,
+            every: 1000,
+            interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The key file used for the database at `db`.
+    pub fn key_path(&self, db: &Path) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| beside(db, "audit-key"))
+    }
+
+    /// The checkpoint log used for the database at `db`.
+    pub fn log_path(&self, db: &Path) -> PathBuf {
+        self.checkpoint_log
+            .clone()
+            .unwrap_or_else(|| beside(db, "checkpoints.jsonl"))
+    }
+}
+
+/// `<file>.<suffix>` in the same directory.
+pub fn beside(file: &Path, suffix: &str) -> PathBuf {
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".");
+    name.push(suffix);
+    file.with_file_name(name)
 }
 
 impl Default for ServerConfig {
@@ -94,6 +155,7 @@ impl Default for ServerConfig {
             agent_rate: 300.0,
             agent_burst: 600,
             org_quota_entries: 10_000_000,
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -208,7 +208,12 @@ pub async fn open_governance_with(
     engine: Engine,
     addr: &str,
 ) -> Result<(Governance, Option<String>)> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.db_path, config.durability)?);
+    let sealing = audit_sealing(&config)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(
+        &config.db_path,
+        config.durability,
+        sealing,
+    )?);
     let since = (chrono::Utc::now()
         - chrono::Duration::from_std(config.idempotency_ttl).unwrap_or(chrono::Duration::days(1)))
     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -247,6 +252,29 @@ pub async fn open_governance_with(
         .append_audit(event.draft(org_id, "system", now()))
         .await?;
     Ok((governance, admin_key))
+}
+
+/// The audit checkpoint signing key of a configuration: `ASCEND_AUDIT_KEY`'s seed, else the key
+/// file (created on first use, mode 0600).
+pub fn audit_signer(config: &ServerConfig) -> Result<audit::Signer> {
+    match &config.audit.key_hex {
+        Some(hex) => audit::Signer::from_hex(hex),
+        None => audit::Signer::load_or_create(&config.audit.key_path(&config.db_path)),
+    }
+}
+
+fn audit_sealing(config: &ServerConfig) -> Result<Option<store::sqlite::Sealing>> {
+    if !config.audit.enabled {
+        return Ok(None);
+    }
+    let signer = audit_signer(config)?;
+    let log = audit::CheckpointLog::open(&config.audit.log_path(&config.db_path))?;
+    Ok(Some(store::sqlite::Sealing {
+        signer,
+        log: Some(log),
+        every: config.audit.every.max(1),
+        interval: config.audit.interval.max(Duration::from_millis(100)),
+    }))
 }
 
 /// The background work of a running service: webhook delivery, approval expiry, pruning of

@@ -42,10 +42,45 @@ pub fn entry_hash(
     h.finalize().into()
 }
 
-/// Parse a 64-character hex hash.
+/// The canonical encoding [`entry_hash`] hashes (for measuring hash implementations).
+#[allow(clippy::too_many_arguments)]
+pub fn canonical(
+    org_id: i64,
+    seq: i64,
+    ts: &str,
+    kind: &str,
+    actor: &str,
+    subject: &str,
+    payload: &str,
+    prev_hash: &[u8; 32],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 256);
+    for f in [
+        DOMAIN,
+        &org_id.to_be_bytes()[..],
+        &seq.to_be_bytes()[..],
+        ts.as_bytes(),
+        kind.as_bytes(),
+        actor.as_bytes(),
+        subject.as_bytes(),
+        payload.as_bytes(),
+        &prev_hash[..],
+    ] {
+        out.extend_from_slice(&(f.len() as u64).to_be_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// Parse a 64-character lowercase hex hash (the only form ever stored: an upper-case digit
+/// would be an edit that changes no hash, so it is refused).
 pub fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
-    let bytes = hex::decode(hex_str).ok()?;
-    bytes.try_into().ok()
+    if hex_str.len() != 64 || hex_str.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_str, &mut out).ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
@@ -57,6 +92,16 @@ mod tests {
         let a = entry_hash(1, 1, "t", "ab", "c", "s", "{}", &GENESIS);
         let b = entry_hash(1, 1, "t", "a", "bc", "s", "{}", &GENESIS);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn canonical_is_what_is_hashed() {
+        let bytes = canonical(1, 2, "t", "k", "a", "s", "{}", &[3u8; 32]);
+        let direct: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(
+            direct,
+            entry_hash(1, 2, "t", "k", "a", "s", "{}", &[3u8; 32])
+        );
     }
 
     #[test]

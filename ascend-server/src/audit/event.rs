@@ -1,6 +1,7 @@
 //! Typed audit events: every state change of the governance service is one [`Event`], and this
 //! file is the one place where an event becomes the `kind`, `subject` and JSON payload that are
-//! hashed into the chain.
+//! hashed into the chain. (The store adds one field to the payload of an entry about an action:
+//! `row_sha256`, the digest of the action's row as committed with it; see [`super::replay`].)
 
 use serde_json::{Value, json};
 

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::chain::{GENESIS, entry_hash, parse_hash};
+use super::checkpoint::{Reason, SignedHead};
 use crate::model::{AuditEntry, ChainHead};
 
 /// How a chain is broken.
@@ -18,8 +19,27 @@ pub enum Problem {
     Missing,
     /// Entries are out of order.
     Reordered,
-    /// Entries are gone from the end (the checkpointed head is further than the chain).
+    /// Entries are gone from the end (the stored head or a signed checkpoint is further than
+    /// the chain, or the stored head is older than a signed checkpoint).
     Truncated,
+    /// A consistently re-hashed chain that no longer matches a signed checkpoint.
+    Rewritten,
+    /// Entries appended after the server's signed shutdown checkpoint (not written by it).
+    Unsigned,
+    /// The checkpoints themselves: a bad signature, a gap, a fork, one missing from the database.
+    Checkpoint,
+    /// An action's stored state differs from the state replayed from its audit entries.
+    Diverged,
+}
+
+impl Problem {
+    fn rank(self) -> u8 {
+        match self {
+            Problem::Checkpoint => 1,
+            Problem::Diverged => 2,
+            _ => 0,
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -29,6 +49,10 @@ impl fmt::Display for Problem {
             Problem::Missing => "missing",
             Problem::Reordered => "reordered",
             Problem::Truncated => "truncated",
+            Problem::Rewritten => "rewritten",
+            Problem::Unsigned => "unsigned",
+            Problem::Checkpoint => "checkpoint",
+            Problem::Diverged => "diverged",
         })
     }
 }
@@ -50,9 +74,42 @@ pub struct VerifyReport {
     pub problem: Option<Problem>,
     /// A sentence for humans.
     pub detail: String,
+    /// The last entry a verified signed checkpoint covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_through: Option<i64>,
+    /// Every finding, first bad sequence number first (the first is also in `broken_at`,
+    /// `problem` and `detail`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// One thing verification found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The first bad sequence number (one past the end of the chain for what is missing
+    /// there).
+    pub seq: i64,
+    /// What kind of problem.
+    pub problem: Problem,
+    /// What it looks like.
+    pub detail: String,
 }
 
 impl VerifyReport {
+    /// An OK report of an empty chain (findings are then [`VerifyReport::add`]ed).
+    pub fn empty(org_id: i64) -> Self {
+        Self {
+            org_id,
+            ok: true,
+            entries: 0,
+            broken_at: None,
+            problem: None,
+            detail: "OK".into(),
+            signed_through: None,
+            findings: Vec::new(),
+        }
+    }
+
     fn broken(org_id: i64, entries: u64, seq: i64, problem: Problem, detail: String) -> Self {
         Self {
             org_id,
@@ -60,8 +117,36 @@ impl VerifyReport {
             entries,
             broken_at: Some(seq),
             problem: Some(problem),
-            detail,
+            detail: detail.clone(),
+            signed_through: None,
+            findings: vec![Finding {
+                seq,
+                problem,
+                detail,
+            }],
         }
+    }
+
+    /// Add findings (from the cross-checks); the report then points at the earliest one.
+    pub fn add(&mut self, more: impl IntoIterator<Item = Finding>) {
+        let before = self.findings.len();
+        self.findings.extend(more);
+        if self.findings.len() == before {
+            return;
+        }
+        // The chain's own breaks first (they explain the rest), then the checkpoints, then
+        // the actions table; each by sequence number.
+        self.findings.sort_by_key(|f| (f.problem.rank(), f.seq));
+        self.findings.dedup();
+        let first = &self.findings[0];
+        self.ok = false;
+        self.broken_at = Some(first.seq);
+        self.problem = Some(first.problem);
+        self.detail = if self.findings.len() > 1 {
+            format!("{} (and {} more)", first.detail, self.findings.len() - 1)
+        } else {
+            first.detail.clone()
+        };
     }
 }
 
@@ -99,6 +184,17 @@ pub struct ChainVerifier {
     walked: u64,
     /// Stored hash of the entry whose seq is the head's (for a head behind the chain).
     at_head: Option<String>,
+    /// Verified signed checkpoints of this organisation, in order.
+    signed: Vec<SignedHead>,
+    /// Index of the next signed checkpoint to compare.
+    next_signed: usize,
+    /// The last entry a signed checkpoint matched.
+    signed_through: i64,
+    /// A range of a chain (evidence export): no stored head to compare, and the first entry's
+    /// `prev_hash` is taken as stored (only a signed checkpoint can vouch for it).
+    range: bool,
+    /// No stored head is expected.
+    range_mode: bool,
 }
 
 impl ChainVerifier {
@@ -111,7 +207,28 @@ impl ChainVerifier {
             prev: GENESIS,
             walked: 0,
             at_head: None,
+            signed: Vec::new(),
+            next_signed: 0,
+            signed_through: 0,
+            range: false,
+            range_mode: false,
         }
+    }
+
+    /// Walk a range of `org_id`'s chain starting at entry `from` (an evidence package).
+    pub fn for_range(org_id: i64, from: i64) -> Self {
+        let mut v = Self::new(org_id, None);
+        v.expected_seq = from.max(1);
+        v.signed_through = from.max(1) - 1;
+        v.range = from > 1;
+        v.range_mode = true;
+        v
+    }
+
+    /// Also compare the chain with these verified signed checkpoints (in checkpoint order).
+    pub fn with_signed(mut self, signed: &[SignedHead]) -> Self {
+        self.signed = signed.to_vec();
+        self
     }
 
     /// Entries verified so far.
@@ -181,6 +298,9 @@ impl ChainVerifier {
                 format!("entry {} does not match its hash (content edited)", e.seq),
             ));
         }
+        if self.range && self.walked == 0 {
+            self.prev = stored_prev;
+        }
         if stored_prev != self.prev {
             // The entry is self-consistent but does not link to its predecessor: the
             // predecessor was rewritten (and re-hashed) after this entry was written.
@@ -199,15 +319,145 @@ impl ChainVerifier {
         if self.head.as_ref().is_some_and(|h| h.seq == e.seq) {
             self.at_head = Some(e.hash.clone());
         }
+        while let Some(s) = self.signed.get(self.next_signed)
+            && s.seq <= e.seq
+        {
+            if s.seq == e.seq && s.hash != stored_hash {
+                let from = self.signed_through + 1;
+                return Some(VerifyReport::broken(
+                    org_id,
+                    walked,
+                    from,
+                    Problem::Rewritten,
+                    format!(
+                        "entry {} does not match signed checkpoint {}: entries {from}..={} were \
+                         rewritten (re-hashed) after they were signed",
+                        e.seq, s.n, e.seq
+                    ),
+                ));
+            }
+            if s.seq == e.seq {
+                self.signed_through = e.seq;
+            }
+            self.next_signed += 1;
+        }
         self.prev = stored_hash;
         self.expected_seq += 1;
         self.walked += 1;
         None
     }
 
-    /// The verdict once every entry was pushed: compares the end of the chain with the head.
+    /// The verdict once every entry was pushed: compares the end of the chain with the stored
+    /// head and with the signed checkpoints.
     pub fn finish(self) -> VerifyReport {
+        let last = self.expected_seq - 1;
+        let (org_id, walked) = (self.org_id, self.walked);
+        let signed_max = self.signed.iter().map(|s| s.seq).max().unwrap_or(0);
+        let mut findings = self.signed_findings(last, signed_max);
+        let signed_through = (self.signed_through > 0
+            && self.signed.iter().any(|s| s.seq == self.signed_through))
+        .then_some(self.signed_through);
+        let unsigned = last - self.signed_through;
+        let has_signed = !self.signed.is_empty();
+        let mut report = self.finish_head();
+        if report.ok {
+            report.detail = match (has_signed, signed_through) {
+                (true, Some(s)) if unsigned > 0 => format!(
+                    "{}; signed through entry {s}, {unsigned} newer entries not yet signed",
+                    report.detail
+                ),
+                (true, Some(s)) => format!("{}; signed through entry {s}", report.detail),
+                _ if walked > 0 => format!("{}; no signed checkpoint covers it", report.detail),
+                _ => report.detail,
+            };
+        }
+        report.signed_through = signed_through;
+        findings.retain(|f| !report.findings.contains(f));
+        report.add(findings);
+        let _ = org_id;
+        report
+    }
+
+    fn signed_findings(&self, last: i64, signed_max: i64) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if let Some(s) = self.signed.iter().find(|s| s.seq > last) {
+            out.push(Finding {
+                seq: last + 1,
+                problem: Problem::Truncated,
+                detail: if last == 0 {
+                    format!(
+                        "the chain is empty but signed checkpoint {} covers entry {}: its \
+                         entries were deleted",
+                        s.n, s.seq
+                    )
+                } else {
+                    format!(
+                        "chain ends at entry {last} but signed checkpoint {} covers entry {}",
+                        s.n, s.seq
+                    )
+                },
+            });
+        }
+        if let Some(h) = &self.head
+            && h.seq < signed_max
+        {
+            out.push(Finding {
+                seq: h.seq + 1,
+                problem: Problem::Truncated,
+                detail: format!(
+                    "the stored head (entry {}) is older than the last signed checkpoint \
+                     (entry {signed_max})",
+                    h.seq
+                ),
+            });
+        }
+        for w in self.signed.windows(2) {
+            if w[0].reason == Reason::Shutdown
+                && w[1].reason == Reason::Startup
+                && w[1].seq > w[0].seq
+            {
+                out.push(Finding {
+                    seq: w[0].seq + 1,
+                    problem: Problem::Unsigned,
+                    detail: format!(
+                        "entries {}..={} were appended while the server was stopped (between \
+                         signed checkpoints {} and {})",
+                        w[0].seq + 1,
+                        w[1].seq,
+                        w[0].n,
+                        w[1].n
+                    ),
+                });
+            }
+        }
+        if let Some(s) = self.signed.last()
+            && s.reason == Reason::Shutdown
+            && last > s.seq
+        {
+            out.push(Finding {
+                seq: s.seq + 1,
+                problem: Problem::Unsigned,
+                detail: format!(
+                    "entries {}..={last} were appended after the server's signed shutdown \
+                     (checkpoint {}, entry {}): the server did not write them",
+                    s.seq + 1,
+                    s.n,
+                    s.seq
+                ),
+            });
+        }
+        out
+    }
+
+    fn finish_head(self) -> VerifyReport {
         let (org_id, walked, prev) = (self.org_id, self.walked, self.prev);
+        if self.range_mode {
+            return VerifyReport {
+                detail: format!("OK: {walked} entries, chain intact"),
+                entries: walked,
+                ..VerifyReport::empty(org_id)
+            };
+        }
         if let Some(head) = &self.head {
             let last = self.expected_seq - 1;
             if head.seq > last {
@@ -261,6 +511,8 @@ impl ChainVerifier {
             broken_at: None,
             problem: None,
             detail: format!("OK: {walked} entries, chain intact"),
+            signed_through: None,
+            findings: Vec::new(),
         }
     }
 }

@@ -63,6 +63,35 @@ pub struct ServeArgs {
     /// Most audit entries per organisation before new actions etc. are refused (0: no quota).
     #[arg(long, env = "ASCEND_ORG_QUOTA_ENTRIES", value_name = "N")]
     pub org_quota_entries: Option<u64>,
+    /// Audit checkpoint options.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// Where the audit checkpoint key and log live (see the README on what each placement proves).
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Checkpoint signing key file (created with mode 0600 on first start; default
+    /// `<db>.audit-key`). `ASCEND_AUDIT_KEY` (64 hex digits) overrides it.
+    #[arg(long, env = "ASCEND_AUDIT_KEY_FILE", value_name = "FILE")]
+    pub audit_key: Option<PathBuf>,
+    /// The signing key itself, 64 hex digits (e.g. from a secrets manager).
+    #[arg(
+        long = "audit-key-hex",
+        env = "ASCEND_AUDIT_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub audit_key_hex: Option<String>,
+    /// Checkpoint log outside the database (default `<db>.checkpoints.jsonl`).
+    #[arg(long, env = "ASCEND_CHECKPOINT_LOG", value_name = "FILE")]
+    pub checkpoint_log: Option<PathBuf>,
+    /// Sign each chain head every this many entries (default 1000).
+    #[arg(long, env = "ASCEND_CHECKPOINT_EVERY", value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    /// ... or every this many seconds when entries are waiting (default 5).
+    #[arg(long, env = "ASCEND_CHECKPOINT_SECS", value_name = "SECS")]
+    pub checkpoint_secs: Option<f64>,
 }
 
 fn parse_durability(s: &str) -> std::result::Result<Durability, String> {
@@ -91,6 +120,7 @@ pub fn config(a: &ServeArgs) -> Result<ServerConfig> {
     if let Some(v) = a.durability {
         c.durability = v;
     }
+    apply_audit(&mut c, &a.audit)?;
     if let Some(v) = a.approval_ttl_secs {
         c.approval_ttl = std::time::Duration::try_from_secs_f64(v)
             .map_err(|_| Error::Config("--approval-ttl-secs must be >= 0".into()))?;
@@ -129,6 +159,26 @@ pub fn config(a: &ServeArgs) -> Result<ServerConfig> {
     Ok(c)
 }
 
+fn apply_audit(c: &mut ServerConfig, a: &AuditArgs) -> Result<()> {
+    if let Some(v) = &a.audit_key {
+        c.audit.key_file = Some(v.clone());
+    }
+    if let Some(v) = &a.audit_key_hex {
+        c.audit.key_hex = Some(v.clone());
+    }
+    if let Some(v) = &a.checkpoint_log {
+        c.audit.checkpoint_log = Some(v.clone());
+    }
+    if let Some(v) = a.checkpoint_every {
+        c.audit.every = v.max(1);
+    }
+    if let Some(v) = a.checkpoint_secs {
+        c.audit.interval = std::time::Duration::try_from_secs_f64(v)
+            .map_err(|_| Error::Config("--checkpoint-secs must be >= 0".into()))?;
+    }
+    Ok(())
+}
+
 /// Run until Ctrl-C or SIGTERM.
 pub async fn run(a: ServeArgs) -> Result<()> {
     let cfg = config(&a)?;
@@ -143,6 +193,15 @@ pub async fn run(a: ServeArgs) -> Result<()> {
         );
     }
     println!("database: {}", db.display());
+    let audit = &server.governance().config().audit;
+    if audit.enabled {
+        let key = crate::audit_signer(server.governance().config())?;
+        println!("audit checkpoint public key: {}", key.public_hex());
+        println!(
+            "audit checkpoint log: {}",
+            audit.log_path(server.db_path()).display()
+        );
+    }
     wait_for_signal().await;
     println!("shutting down");
     server.shutdown().await

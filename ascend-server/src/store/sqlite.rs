@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use ascend_runtime::wire::DecisionBody;
 
 use super::{ActionUpdate, BoxFuture, OutcomeCheck, Store, WebhookAudit};
+use crate::audit::VerifyReport;
 use crate::audit::chain::parse_hash;
-use crate::audit::{ChainVerifier, VerifyReport};
 use crate::error::{Error, Result};
 use crate::model::{
     ActionFilter, ActionOutcome, ActionRecord, AgentRecord, ApiKeyRecord, ApprovalState,
@@ -22,8 +22,15 @@ use crate::model::{
     McpServerRecord, NewAction, Role, Snapshot, Timestamp, Webhook, now,
 };
 
+mod integrity;
 mod writer;
 mod writes;
+
+pub use integrity::{
+    Anchors, action_row_digest, anchor_report, audit_orgs, export_evidence, read_checkpoints,
+    verify_org,
+};
+pub use writer::Sealing;
 
 impl rusqlite::types::ToSql for Timestamp {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
@@ -40,7 +47,7 @@ impl rusqlite::types::FromSql for Timestamp {
     }
 }
 
-use writer::{Heads, Msg, Typed, Writer, writer_loop};
+use writer::{Heads, Msg, Sealer, Typed, Writer, writer_loop};
 
 const READERS: usize = 3;
 /// How often the checkpointer thread copies the WAL back into the database file.
@@ -109,6 +116,8 @@ ALTER TABLE webhooks ADD COLUMN created_key TEXT;
 ALTER TABLE webhooks ADD COLUMN only_key TEXT;
 "#,
     ),
+    // 4, not 3: main's access-control migration is 3 (the loop applies any gap in order).
+    (4, integrity::MIGRATION),
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -119,6 +128,15 @@ pub struct SqliteStore {
     next_id: AtomicI64,
     writer: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Checkpointer,
+    /// What the server's own verification checks checkpoints with.
+    verify_with: Option<VerifyWith>,
+}
+
+/// The public key and checkpoint log the server's verification uses.
+#[derive(Debug, Clone)]
+struct VerifyWith {
+    key: ed25519_dalek::VerifyingKey,
+    log: Option<PathBuf>,
 }
 
 /// A background thread that checkpoints the WAL with its own connection, so the copy into the
@@ -130,7 +148,12 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    fn start(path: &Path, durability: Durability) -> Result<Self> {
+    /// `seal`: the writer's queue and how often to ask it to sign heads that are due by time.
+    fn start(
+        path: &Path,
+        durability: Durability,
+        seal: Option<(mpsc::Sender<Msg>, std::time::Duration)>,
+    ) -> Result<Self> {
         let conn = Connection::open(path)?;
         configure(&conn, durability)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -138,10 +161,18 @@ impl Checkpointer {
         let handle = std::thread::Builder::new()
             .name("ascend-store-checkpoint".into())
             .spawn(move || {
+                let mut last_seal = std::time::Instant::now();
                 while !flag.load(Ordering::Acquire) {
                     std::thread::park_timeout(CHECKPOINT_EVERY);
                     if flag.load(Ordering::Acquire) {
                         break;
+                    }
+                    if let Some((tx, every)) = &seal
+                        && last_seal.elapsed() >= *every
+                    {
+                        // A full queue means the writer is busy and seals by count anyway.
+                        let _ = tx.try_send(Msg::Seal);
+                        last_seal = std::time::Instant::now();
                     }
                     // Returns (busy, log pages, checkpointed pages); a busy result is retried on
                     // the next round.
@@ -223,8 +254,19 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 impl SqliteStore {
-    /// Open (creating and migrating) the database at `path` and start the writer thread.
+    /// Open (creating and migrating) the database at `path` and start the writer thread, with
+    /// no checkpoint signing.
     pub fn open(path: &Path, durability: Durability) -> Result<Self> {
+        Self::open_with(path, durability, None)
+    }
+
+    /// [`SqliteStore::open`], signing checkpoints of the chain heads with `sealing` (at start,
+    /// every N entries or T seconds, and at close).
+    pub fn open_with(
+        path: &Path,
+        durability: Durability,
+        sealing: Option<Sealing>,
+    ) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
@@ -237,6 +279,15 @@ impl SqliteStore {
         let max_id: i64 =
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM actions", [], |r| r.get(0))?;
         let heads = load_heads(&conn)?;
+        let verify_with = sealing.as_ref().map(|s| VerifyWith {
+            key: s.signer.verifying_key(),
+            log: s.log.as_ref().map(|l| l.path().to_owned()),
+        });
+        let interval = sealing.as_ref().map(|s| s.interval);
+        let sealer = match sealing {
+            Some(s) => Some(Sealer::new(s, integrity::last_checkpoints(&conn)?)),
+            None => None,
+        };
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -249,8 +300,9 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel::<Msg>(8192);
         let writer = std::thread::Builder::new()
             .name("ascend-store-writer".into())
-            .spawn(move || writer_loop(conn, heads, rx))?;
-        let checkpointer = Checkpointer::start(path, durability)?;
+            .spawn(move || writer_loop(conn, heads, sealer, rx))?;
+        let checkpointer =
+            Checkpointer::start(path, durability, interval.map(|i| (tx.clone(), i)))?;
         Ok(Self {
             path: path.to_owned(),
             tx,
@@ -258,6 +310,7 @@ impl SqliteStore {
             next_id: AtomicI64::new(max_id + 1),
             writer: Mutex::new(Some(writer)),
             checkpointer,
+            verify_with,
         })
     }
 
@@ -364,7 +417,7 @@ impl Store for SqliteStore {
     fn insert_action(&self, action: NewAction, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
         self.run(move |w| {
             writes::insert_action(w, &action)?;
-            w.append(&audit)
+            w.append_action(&audit, action.id)
         })
     }
 
@@ -380,7 +433,7 @@ impl Store for SqliteStore {
                 None => Ok(None),
                 Some(audit) => {
                     writes::save_action_state(w, &a)?;
-                    w.append(&audit)?;
+                    w.append_action(&audit, id)?;
                     Ok(Some(a))
                 }
             }
@@ -400,7 +453,7 @@ impl Store for SqliteStore {
             let state = writes::action_state(w, org_id, id)?;
             let audit = check(&state)?;
             writes::set_outcome(w, org_id, id, outcome, &detail, at)?;
-            w.append(&audit)
+            w.append_action(&audit, id)
         })
     }
 
@@ -595,7 +648,24 @@ impl Store for SqliteStore {
     }
 
     fn verify_audit(&self, org_id: i64) -> BoxFuture<'_, Result<VerifyReport>> {
-        self.read(move |c| verify_org(c, org_id))
+        let with = self.verify_with.clone();
+        self.read(move |c| {
+            let mut anchors = Anchors::default();
+            if let Some(w) = with {
+                anchors.key = Some(w.key);
+                if let Some(log) = &w.log {
+                    // Read before the snapshot: every checkpoint in the log is then visible.
+                    let (cps, bad) = crate::audit::checkpoint::read_log(log)?;
+                    anchors.log = cps;
+                    anchors.bad_lines = bad;
+                }
+            }
+            let mut report = verify_org(c, org_id, &anchors)?;
+            if let Some(bad) = anchor_report(&anchors) {
+                report.add(bad.findings);
+            }
+            Ok(report)
+        })
     }
 
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>> {
@@ -678,62 +748,6 @@ fn audit_entry_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         prev_hash: r.get(8)?,
         hash: r.get(9)?,
     })
-}
-
-/// Verify one organisation's chain straight from the database, streaming: the head and the
-/// entries are read in ONE read transaction (one WAL snapshot), so appends committed while the
-/// walk runs are invisible to it and never look like a broken chain; entries are visited one
-/// row at a time in insertion order, so memory use does not grow with the chain.
-///
-/// Used by the server (`GET /api/v1/audit/verify`) and by `ascend audit verify --db`.
-pub fn verify_org(c: &Connection, org_id: i64) -> Result<VerifyReport> {
-    // Rolled back (it only read) when dropped.
-    let tx = c.unchecked_transaction()?;
-    let head = read_head(&tx, org_id)?;
-    let mut verifier = ChainVerifier::new(org_id, head);
-    let mut stmt = tx.prepare(
-        "SELECT id, org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash \
-         FROM audit_log WHERE org_id = ?1 ORDER BY id",
-    )?;
-    let mut rows = stmt.query(params![org_id])?;
-    while let Some(row) = rows.next()? {
-        let entry = audit_entry_from_row(row)?;
-        let mut lookup_error = None;
-        let broken = verifier.push(&entry, |seq| {
-            match tx
-                .query_row(
-                    "SELECT 1 FROM audit_log WHERE org_id = ?1 AND seq = ?2 LIMIT 1",
-                    params![org_id, seq],
-                    |_| Ok(()),
-                )
-                .optional()
-            {
-                Ok(found) => found.is_some(),
-                Err(e) => {
-                    lookup_error = Some(e);
-                    false
-                }
-            }
-        });
-        if let Some(e) = lookup_error {
-            return Err(e.into());
-        }
-        if let Some(report) = broken {
-            return Ok(report);
-        }
-    }
-    Ok(verifier.finish())
-}
-
-/// Every organisation id that has audit entries or a chain head.
-pub fn audit_orgs(c: &Connection) -> Result<Vec<i64>> {
-    let mut stmt = c.prepare(
-        "SELECT org_id FROM audit_heads UNION SELECT DISTINCT org_id FROM audit_log ORDER BY 1",
-    )?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
-    Ok(rows)
 }
 
 const ACTION_COLS: &str = "SELECT id, org_id, agent_id, agent_name, action_type, resource, resource_id, \
