@@ -361,6 +361,9 @@ async fn separation_of_duties_is_by_person_not_by_key() {
     );
     // A reviewer the service issued (another person) may.
     assert_eq!(approve(&h, &h.reviewer, mine).await.0, 200);
+    // Every vote (with its person) replays from the audit trail.
+    let (_, ver) = h.get("/api/v1/audit/verify", &h.reviewer).await;
+    assert_eq!(ver["ok"], true, "{ver}");
     h.server.shutdown().await.unwrap();
 }
 
@@ -389,6 +392,8 @@ async fn a_halt_freezes_pending_actions() {
         halt(&h, scope, false).await;
     }
     assert_eq!(approve(&h, &h.reviewer, id).await.0, 200);
+    let (_, ver) = h.get("/api/v1/audit/verify", &h.reviewer).await;
+    assert_eq!(ver["ok"], true, "{ver}");
     h.server.shutdown().await.unwrap();
 }
 
