@@ -187,7 +187,8 @@ fn server_answers_while_blocked(url: &url::Url) -> bool {
     }
     let mut byte = [0u8; 1];
     match stream.read(&mut byte) {
-        Ok(_) => true, // an answer, or a close: someone is serving
+        // Some bytes, or 0 (a close): someone is serving either way.
+        Ok(_n) => true,
         Err(e) => !matches!(
             e.kind(),
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
