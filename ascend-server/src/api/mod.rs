@@ -249,5 +249,6 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/events/stream", get(events::stream))
         .fallback(not_found)
         .layer(middleware::from_fn(json_errors))
+        .merge(crate::console::router(state.clone()))
         .with_state(state)
 }
