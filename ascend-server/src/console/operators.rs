@@ -52,7 +52,7 @@ async fn agents(c: &Console, p: &Principal) -> crate::error::Result<Vec<AgentRow
     for r in &mut out {
         r.halted = c.gov().kill_switch_status(p, Some(&r.id))?.blocked;
     }
-    out.sort_by(|a, b| b.last.cmp(&a.last));
+    out.sort_by_key(|r| std::cmp::Reverse(r.last));
     Ok(out)
 }
 
@@ -196,7 +196,7 @@ pub async fn set_kill_switch(
     headers: HeaderMap,
     Form(form): Form<KillForm>,
 ) -> Response {
-    if let Err(r) = s.check(&headers, &form.csrf) {
+    if let Some(r) = s.forged(&headers, &form.csrf) {
         return r;
     }
     let active = form.active == "on";

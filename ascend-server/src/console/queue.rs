@@ -137,7 +137,7 @@ pub async fn vote(
     headers: HeaderMap,
     Form(form): Form<VoteForm>,
 ) -> Response {
-    if let Err(r) = s.check(&headers, &form.csrf) {
+    if let Some(r) = s.forged(&headers, &form.csrf) {
         return r;
     }
     let approve = match form.decision.as_str() {

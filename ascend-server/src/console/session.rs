@@ -196,16 +196,15 @@ pub struct Signed {
 }
 
 impl Signed {
-    /// Fail (403) unless `presented` is this session's CSRF token and the request comes from
-    /// this site.
-    pub fn check(&self, headers: &HeaderMap, presented: &str) -> Result<(), Response> {
-        if foreign_origin(headers) || !same(presented, &self.csrf) {
-            return Err(refused(
+    /// The refusal (403) of a POST unless `presented` is this session's CSRF token and the
+    /// request comes from this site.
+    pub fn forged(&self, headers: &HeaderMap, presented: &str) -> Option<Response> {
+        (foreign_origin(headers) || !same(presented, &self.csrf)).then(|| {
+            refused(
                 StatusCode::FORBIDDEN,
                 "The form's security token is missing or wrong (reload the page and try again).",
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 
     /// The message left for this page, if any (only whole pages take it: the script's
@@ -374,7 +373,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = s.check(&headers, &form.csrf) {
+    if let Some(r) = s.forged(&headers, &form.csrf) {
         return r;
     }
     c.sessions.close(&s.id);
