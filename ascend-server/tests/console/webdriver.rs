@@ -36,6 +36,8 @@ pub fn installed() -> Option<(PathBuf, PathBuf)> {
 pub struct Browser {
     http: reqwest::Client,
     base: String,
+    port: u16,
+    session: String,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -100,6 +102,8 @@ impl Browser {
         let mut b = Browser {
             http,
             base,
+            port,
+            session: String::new(),
             driver: child,
             _profile: profile,
         };
@@ -110,6 +114,7 @@ impl Browser {
             .unwrap_or_else(|| panic!("no session: {v}"))
             .to_owned();
         b.base = format!("{}/session/{id}", b.base);
+        b.session = id;
         b
     }
 
@@ -262,12 +267,23 @@ impl Browser {
         v.as_str().unwrap_or_default().to_owned()
     }
 
-    /// The text of the first element matching `css` ("" when none).
+    /// The text of the first element matching `css` ("" when none). The page's script may
+    /// replace the element meanwhile (live fragments): then it is looked up again.
     pub async fn text_of(&self, css: &str) -> String {
-        match self.find(css).await {
-            Some(e) => self.text(&e).await,
-            None => String::new(),
+        for _ in 0..20 {
+            let Some(e) = self.find(css).await else {
+                return String::new();
+            };
+            match self
+                .cmd("GET", &format!("/element/{}/text", e.0), Value::Null)
+                .await
+            {
+                Ok(v) => return v.as_str().unwrap_or_default().to_owned(),
+                Err(err) if err.contains("stale") => continue,
+                Err(err) => panic!("text of {css:?}: {err}"),
+            }
         }
+        panic!("{css:?} kept being replaced")
     }
 
     /// Whether a form control is enabled.
@@ -299,17 +315,32 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
-    /// End the session and chromedriver.
+    /// End the session (chromedriver closes the browser) and chromedriver.
     pub async fn quit(mut self) {
         let _ = self.cmd("DELETE", "", Value::Null).await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        self.session.clear();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // A failed test must not leave chromedriver (and its browser) running.
+        // Also when a test fails: end the session with a blocking request first (killing
+        // chromedriver alone would leave its browser running), then chromedriver.
+        if !self.session.is_empty()
+            && let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port))
+        {
+            use std::io::{Read, Write};
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let req = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n",
+                self.session, self.port
+            );
+            if conn.write_all(req.as_bytes()).is_ok() {
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
