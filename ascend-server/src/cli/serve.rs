@@ -79,6 +79,10 @@ pub async fn run(a: ServeArgs) -> Result<()> {
         );
     }
     println!("database: {}", db.display());
+    println!(
+        "console: {}/console (sign in with a reviewer or admin key)",
+        server.base_url()
+    );
     wait_for_signal().await;
     println!("shutting down");
     server.shutdown().await
