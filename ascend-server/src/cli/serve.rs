@@ -78,11 +78,12 @@ pub async fn run(a: ServeArgs) -> Result<()> {
             server.base_url()
         );
     }
-    println!("database: {}", db.display());
+    // Before the database line: scripts read the output up to that line, then stop reading.
     println!(
         "console: {}/console (sign in with a reviewer or admin key)",
         server.base_url()
     );
+    println!("database: {}", db.display());
     wait_for_signal().await;
     println!("shutting down");
     server.shutdown().await
