@@ -30,7 +30,7 @@
 //! | engines | [`risk`], [`policy`], [`engine`] (both together) |
 //! | rules and persistence | [`approvals`] (the workflow), [`audit`] (chain, typed events, verify), [`store`] (the `Store` trait, SQLite), [`auth`] (keys), [`mcp_registry`], [`redact`] |
 //! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`egress`] (which addresses deliveries may reach), [`governance`] (every operation, and [`governance::access`]: who may do it) |
-//! | front-ends | [`api`] (HTTP), [`serve`] (the accept loop: connection cap and timeouts), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
+//! | front-ends | [`api`] (HTTP), [`console`] (the reviewer and operator web pages, under `/console`), [`serve`] (the accept loop: connection cap and timeouts), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
 //!
 //! Plus [`config`] and [`error`].
 
@@ -59,6 +59,7 @@ pub mod webhooks;
 
 pub mod api;
 pub mod cli;
+pub mod console;
 pub mod embedded;
 pub mod serve;
 

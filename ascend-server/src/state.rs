@@ -189,6 +189,19 @@ impl KillSwitches {
         self.map.values().filter(|r| r.active).count()
     }
 
+    /// The switches of an organisation that are on: the organisation's own first, then the
+    /// agents' by id.
+    pub fn active_in(&self, org_id: i64) -> Vec<KillSwitchRecord> {
+        let mut on: Vec<KillSwitchRecord> = self
+            .map
+            .values()
+            .filter(|r| r.org_id == org_id && r.active)
+            .cloned()
+            .collect();
+        on.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+        on
+    }
+
     /// The status body for an agent (or the organisation).
     pub fn status(&self, org_id: i64, agent: Option<&str>) -> KillSwitchStatus {
         match self.blocking(org_id, agent) {

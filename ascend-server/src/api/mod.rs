@@ -267,5 +267,6 @@ pub fn router(state: Shared) -> Router {
         .layer(middleware::from_fn_with_state(limits, limits::enforce))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(trace::trace_context))
+        .merge(crate::console::router(state.clone()))
         .with_state(state)
 }

@@ -192,6 +192,11 @@ pub async fn run(a: ServeArgs) -> Result<()> {
             server.base_url()
         );
     }
+    // Before the database line: scripts read the output up to that line, then stop reading.
+    println!(
+        "console: {}/console (sign in with a reviewer or admin key)",
+        server.base_url()
+    );
     println!("database: {}", db.display());
     let audit = &server.governance().config().audit;
     if audit.enabled {
