@@ -61,6 +61,30 @@ pub fn fold(value: &str) -> String {
     stripped.nfkc().collect::<String>().trim().to_owned()
 }
 
+/// [`check`], then NFKC with the default-ignorable code points removed, case kept: for
+/// action types and resources, whose case the risk engine reads (`s3:DeleteBucket` is the words
+/// delete + bucket) and matches case-insensitively itself.
+///
+/// ```
+/// use ascend_server::ident::normalise;
+/// assert_eq!(normalise("action_type", "t\u{200b}ransaction").unwrap(), "transaction");
+/// assert_eq!(normalise("action_type", "s3:DeleteBucket").unwrap(), "s3:DeleteBucket");
+/// assert_eq!(normalise("action_type", "ｆｉｌｅ．ｄｅｌｅｔｅ").unwrap(), "file.delete");
+/// ```
+pub fn normalise(field: &str, value: &str) -> Result<String> {
+    check(field, value)?;
+    if value.is_ascii() {
+        return Ok(value.trim().to_owned());
+    }
+    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+    Ok(value
+        .nfkc()
+        .filter(|c| !ignorable.contains(*c))
+        .collect::<String>()
+        .trim()
+        .to_owned())
+}
+
 /// [`check`] then [`fold`]: the identifier to match on.
 pub fn identifier(field: &str, value: &str) -> Result<String> {
     check(field, value)?;

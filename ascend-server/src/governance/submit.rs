@@ -435,11 +435,14 @@ fn resolve_agent(p: &Principal, action: &mut AgentAction) -> Result<()> {
 }
 
 /// The identifiers rules, policies, the MCP registry and kill switches match on, in their
-/// canonical form ([`crate::ident`]): action type, resource, MCP server and tool names.
+/// canonical form ([`crate::ident`]): action type and resource normalised (NFKC, no
+/// default-ignorables), MCP server and tool names also case-folded.
 fn canonicalise(input: &mut SubmitInput) -> Result<()> {
     let a = &mut input.action;
-    a.action_type = crate::ident::identifier("action_type", &a.action_type)?;
-    a.resource = crate::ident::identifier("resource", &a.resource)?;
+    // Case kept for these two: the risk engine reads camelCase words and matches
+    // case-insensitively; look-alikes (full-width, zero-width) are folded away.
+    a.action_type = crate::ident::normalise("action_type", &a.action_type)?;
+    a.resource = crate::ident::normalise("resource", &a.resource)?;
     crate::ident::check("agent_name", &a.agent_name)?;
     if let Some(Value::String(t)) = a.action_details.get_mut("tool_name") {
         *t = crate::ident::identifier("tool_name", t)?;
