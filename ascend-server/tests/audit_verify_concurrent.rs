@@ -7,11 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{harness, low_action};
+use common::{harness_with, low_action};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_never_reports_a_false_break_during_appends() {
-    let h = Arc::new(harness().await);
+    // Writers append as fast as they can: request rates off (they are tested in limits.rs).
+    let h = Arc::new(
+        harness_with(|c| {
+            c.agent_rate = 0.0;
+            c.org_rate = 0.0;
+        })
+        .await,
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let appended = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
