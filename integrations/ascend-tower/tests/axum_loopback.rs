@@ -200,9 +200,11 @@ async fn an_allowed_request_reaches_the_handler_and_is_audited_with_its_caller()
     assert_eq!(record.action_type, "database.read");
     assert_eq!(record.resource_id.as_deref(), Some("books"));
     assert_eq!(record.body.decision, Decision::Allowed);
+    // Tool names are stored in their canonical (case-folded) form: the MCP registry and the
+    // rules match on it.
     assert_eq!(
         record.request["action_details"]["tool_name"],
-        "GET /categories/{id}"
+        "get /categories/{id}"
     );
     // The outcome is reported in the background.
     for _ in 0..300 {
