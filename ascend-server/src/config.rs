@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub org_quota_entries: u64,
     /// Signed audit checkpoints: key, checkpoint log, how often.
     pub audit: AuditConfig,
+    /// Serve HTTPS with this certificate and key (see [`crate::tls`]); plain HTTP when None.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Where the audit checkpoint signing key and the checkpoint log live, and how often heads are
@@ -156,6 +158,7 @@ impl Default for ServerConfig {
             agent_burst: 600,
             org_quota_entries: 10_000_000,
             audit: AuditConfig::default(),
+            tls: None,
         }
     }
 }
@@ -235,6 +238,10 @@ pub struct FileConfig {
     pub agent_burst: Option<u32>,
     /// `org_quota_entries = 10000000` (0 disables)
     pub org_quota_entries: Option<u64>,
+    /// `tls_cert = "/etc/ascend/server.pem"` (with `tls_key`: serve HTTPS)
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key = "/etc/ascend/server.key"`
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A duration in seconds (`field` names it in the error).
@@ -332,6 +339,9 @@ impl ServerConfig {
         }
         if let Some(v) = f.org_quota_entries {
             self.org_quota_entries = v;
+        }
+        if let Some(tls) = crate::tls::TlsFiles::pair(f.tls_cert, f.tls_key)? {
+            self.tls = Some(tls);
         }
         Ok(self)
     }

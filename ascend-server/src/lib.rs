@@ -30,7 +30,7 @@
 //! | engines | [`risk`], [`policy`], [`engine`] (both together) |
 //! | rules and persistence | [`approvals`] (the workflow), [`audit`] (chain, typed events, verify), [`store`] (the `Store` trait, SQLite), [`auth`] (keys), [`mcp_registry`], [`redact`] |
 //! | the service | [`state`] (what a running service holds), [`webhooks`] (delivery), [`egress`] (which addresses deliveries may reach), [`governance`] (every operation, and [`governance::access`]: who may do it) |
-//! | front-ends | [`api`] (HTTP), [`console`] (the reviewer and operator web pages, under `/console`), [`serve`] (the accept loop: connection cap and timeouts), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
+//! | front-ends | [`api`] (HTTP), [`console`] (the reviewer and operator web pages, under `/console`), [`serve`] (the accept loop: connection cap and timeouts) and [`tls`] (HTTPS), [`embedded`] (the runtime's in-process backend), [`cli`] (the `ascend` command line) |
 //!
 //! Plus [`config`] and [`error`].
 
@@ -62,6 +62,7 @@ pub mod cli;
 pub mod console;
 pub mod embedded;
 pub mod serve;
+pub mod tls;
 
 pub mod config;
 pub mod error;
@@ -93,6 +94,7 @@ use crate::store::sqlite::SqliteStore;
 /// A server started by [`start`].
 pub struct RunningServer {
     addr: SocketAddr,
+    https: bool,
     admin_key: Option<String>,
     db_path: PathBuf,
     governance: Governance,
@@ -116,9 +118,10 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://IP:PORT`.
+    /// `http://IP:PORT`, or `https://IP:PORT` when serving TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The admin key created on the first start of this database (None on later starts).
@@ -291,6 +294,12 @@ pub(crate) fn background_tasks(governance: &Governance) -> Vec<JoinHandle<()>> {
 /// Open the database (migrating it), load policies, bind, and serve in the background.
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let db_path = config.db_path.clone();
+    // Certificate problems are reported before anything is bound or opened.
+    let tls = match &config.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(files.load()?)),
+        None => None,
+    };
+    let https = tls.is_some();
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     let (governance, admin_key) = open_governance(config, &addr.to_string()).await?;
@@ -298,11 +307,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let app = api::router(governance.clone());
     let limits = governance.config().conn_limits();
-    let serve = tokio::spawn(serve::serve(listener, app, limits, shutdown_rx));
+    let serve = tokio::spawn(serve::serve(listener, app, limits, tls, shutdown_rx));
     let tasks = background_tasks(&governance);
-    tracing::info!(%addr, policies, "ascend server listening");
+    tracing::info!(%addr, policies, https, "ascend server listening");
     Ok(RunningServer {
         addr,
+        https,
         admin_key,
         db_path,
         governance,

@@ -13,6 +13,10 @@
 //! fresh connection and after each response on a kept-alive one), so one setting bounds both a
 //! slowloris client and an idle keep-alive socket. The body deadline runs from the moment the
 //! request head was read; a body not complete by then fails the read (HTTP 408 for JSON bodies).
+//!
+//! TLS: with an acceptor (see [`crate::tls`]) every connection first completes a TLS handshake,
+//! bounded by the header timeout and counted under the connection cap; a client that does not
+//! speak TLS is dropped after its first bytes fail the handshake.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,9 +32,11 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Connection-level limits of the HTTP server.
@@ -43,6 +49,11 @@ pub struct ConnLimits {
     /// Time a client has to send a request body, from the end of its head.
     pub body_timeout: Duration,
 }
+
+/// Request extension present on every request that arrived over TLS (the console marks its
+/// cookies `Secure` then).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
 
 /// The body deadline passed (see [`DeadlineBody`]).
 #[derive(Debug, thiserror::Error)]
@@ -231,12 +242,13 @@ impl http_body::Body for DeadlineBody {
     }
 }
 
-/// Serve `app` on `listener` until `stop` becomes true, then finish the open requests (the
-/// caller bounds how long that may take).
+/// Serve `app` on `listener` (over TLS when `tls` is given) until `stop` becomes true, then
+/// finish the open requests (the caller bounds how long that may take).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let tracker = Arc::new(Tracker {
@@ -268,8 +280,9 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
+        tokio::spawn(accepted_connection(
             stream,
+            tls.clone(),
             app.clone(),
             limits,
             slot,
@@ -282,18 +295,44 @@ pub async fn serve(
     done_tx.closed().await;
 }
 
-async fn connection(
-    stream: tokio::net::TcpStream,
+/// Complete the TLS handshake when there is an acceptor (within the header timeout), then serve.
+async fn accepted_connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: ConnLimits,
+    slot: Slot,
+    stop: watch::Receiver<bool>,
+    done: watch::Receiver<()>,
+) {
+    let Some(acceptor) = tls else {
+        return connection(stream, false, app, limits, slot, stop, done).await;
+    };
+    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => connection(stream, true, app, limits, slot, stop, done).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake not completed within the header timeout"),
+    }
+}
+
+async fn connection<S>(
+    stream: S,
+    over_tls: bool,
     app: Router,
     limits: ConnLimits,
     slot: Slot,
     stop: watch::Receiver<bool>,
     _done: watch::Receiver<()>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let conn = slot.conn.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let in_flight = InFlight::new(&conn);
-        let req = req.map(|b| Body::new(DeadlineBody::new(b, limits.body_timeout)));
+        let mut req = req.map(|b| Body::new(DeadlineBody::new(b, limits.body_timeout)));
+        if over_tls {
+            req.extensions_mut().insert(OverTls);
+        }
         let app = app.clone();
         async move {
             let resp = app.oneshot(req).await?;

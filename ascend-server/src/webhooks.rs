@@ -89,11 +89,36 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
     client_builder(timeout)?.build().map_err(Error::from)
 }
 
+/// [`http_client`] that also trusts the CA certificates of a PEM file (a private CA in front of
+/// a self-hosted server: the command line's `--ca-cert`).
+pub fn http_client_trusting(
+    timeout: Duration,
+    ca_pem: &std::path::Path,
+) -> Result<reqwest::Client> {
+    let extra = crate::tls::read_certificates(ca_pem)?;
+    client_builder_with(timeout, extra)?
+        .build()
+        .map_err(Error::from)
+}
+
 fn client_builder(timeout: Duration) -> Result<reqwest::ClientBuilder> {
+    client_builder_with(timeout, Vec::new())
+}
+
+fn client_builder_with(
+    timeout: Duration,
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<reqwest::ClientBuilder> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let (_, unusable) = roots.add_parsable_certificates(extra);
+    if unusable > 0 {
+        return Err(Error::Config(format!(
+            "{unusable} CA certificate(s) could not be used as trust anchors"
+        )));
+    }
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?

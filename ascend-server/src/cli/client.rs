@@ -26,11 +26,12 @@ impl Client {
         let base = conn.api_url.trim_end_matches('/').to_owned();
         reqwest::Url::parse(&base)
             .map_err(|e| Error::Config(format!("ASCEND_API_URL {base:?} is not a URL: {e}")))?;
-        Ok(Self {
-            base,
-            key,
-            http: crate::webhooks::http_client(std::time::Duration::from_secs(30))?,
-        })
+        let timeout = std::time::Duration::from_secs(30);
+        let http = match &conn.ca_cert {
+            Some(ca) => crate::webhooks::http_client_trusting(timeout, ca)?,
+            None => crate::webhooks::http_client(timeout)?,
+        };
+        Ok(Self { base, key, http })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {

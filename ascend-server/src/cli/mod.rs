@@ -48,6 +48,10 @@ pub struct Conn {
     /// API key (reviewer or admin for most commands).
     #[arg(long, env = "ASCEND_API_KEY", hide_env_values = true, global = true)]
     pub api_key: Option<String>,
+    /// PEM file of CA certificates to trust besides the public roots (a server whose
+    /// certificate comes from a private CA).
+    #[arg(long, env = "ASCEND_CA_CERT", value_name = "FILE", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// Subcommands.

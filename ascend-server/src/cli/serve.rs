@@ -63,6 +63,12 @@ pub struct ServeArgs {
     /// Most audit entries per organisation before new actions etc. are refused (0: no quota).
     #[arg(long, env = "ASCEND_ORG_QUOTA_ENTRIES", value_name = "N")]
     pub org_quota_entries: Option<u64>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key too).
+    #[arg(long, env = "ASCEND_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "ASCEND_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Audit checkpoint options.
     #[command(flatten)]
     pub audit: AuditArgs,
@@ -155,6 +161,9 @@ pub fn config(a: &ServeArgs) -> Result<ServerConfig> {
     }
     if let Some(v) = a.org_quota_entries {
         c.org_quota_entries = v;
+    }
+    if a.tls_cert.is_some() || a.tls_key.is_some() {
+        c.tls = crate::tls::TlsFiles::pair(a.tls_cert.clone(), a.tls_key.clone())?;
     }
     Ok(c)
 }

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -27,6 +27,7 @@ use super::Console;
 use super::layout;
 use crate::error::Error;
 use crate::model::{Principal, Role, now};
+use crate::serve::OverTls;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "ascend_console";
@@ -150,11 +151,13 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Whether the browser talks to us over TLS (directly or through a proxy that says so).
-fn over_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+/// Served over TLS: by this process, or by a proxy in front of it that says so.
+fn over_tls(headers: &HeaderMap, tls: Option<Extension<OverTls>>) -> bool {
+    tls.is_some()
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> HeaderValue {
@@ -306,8 +309,8 @@ fn sign_in_response(status: StatusCode, secure: bool, error: Option<&str>) -> Re
 }
 
 /// `GET /console/sign-in`.
-pub async fn sign_in_page(headers: HeaderMap) -> Response {
-    sign_in_response(StatusCode::OK, over_tls(&headers), None)
+pub async fn sign_in_page(headers: HeaderMap, tls: Option<Extension<OverTls>>) -> Response {
+    sign_in_response(StatusCode::OK, over_tls(&headers, tls), None)
 }
 
 /// The sign-in form.
@@ -322,9 +325,10 @@ pub struct SignInForm {
 pub async fn sign_in(
     State(c): State<Console>,
     headers: HeaderMap,
+    tls: Option<Extension<OverTls>>,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let secure = over_tls(&headers);
+    let secure = over_tls(&headers, tls);
     let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     if foreign_origin(&headers) || expected.is_empty() || !same(&form.csrf, expected) {
         let msg = "The sign-in form expired; please try again.";
@@ -371,6 +375,7 @@ pub async fn sign_out(
     State(c): State<Console>,
     s: Signed,
     headers: HeaderMap,
+    tls: Option<Extension<OverTls>>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Some(r) = s.forged(&headers, &form.csrf) {
@@ -380,7 +385,7 @@ pub async fn sign_out(
     let mut resp = Redirect::to("/console/sign-in").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(COOKIE, "", Duration::ZERO, over_tls(&headers)),
+        set_cookie(COOKIE, "", Duration::ZERO, over_tls(&headers, tls)),
     );
     resp
 }
