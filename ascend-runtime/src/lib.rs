@@ -48,6 +48,7 @@
 //! | [`mod@global`] | [`init`] / [`global()`] for `#[governed]` |
 //! | [`testing`] | [`testing::MockGovernance`], the test double for your unit tests |
 //! | [`redact`] | the one rule for secret-looking names, and redaction of JSON values |
+//! | [`request_map`] | an HTTP request as an action (path templates, chosen fields), for the HTTP integrations |
 //! | [`webhook`] | verifying signed webhook deliveries |
 //! | [`signing`] | Python-compatible canonical JSON and request signatures |
 //! | [`trace`] | the W3C `traceparent` sent with every governance request |
@@ -79,6 +80,7 @@ mod lifecycle;
 pub mod operations;
 mod outcome;
 pub mod redact;
+pub mod request_map;
 mod retry;
 pub mod signing;
 pub mod testing;

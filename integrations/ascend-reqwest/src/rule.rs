@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ascend_runtime::redact::{REDACTED, redact_value, should_redact};
+use ascend_runtime::request_map::{PathTemplate, RequestFields, put_parameter, query_value};
 use ascend_runtime::{AgentAction, EvaluateOptions};
 use http::Method;
 use serde_json::{Map, Value};
@@ -29,21 +29,11 @@ use url::Url;
 pub struct Rule {
     method: Option<Method>,
     host: String,
-    segments: Vec<Segment>,
-    template: String,
+    template: PathTemplate,
     action_type: String,
     resource: String,
-    resource_id: Option<String>,
-    query_fields: Vec<String>,
-    body_fields: Vec<String>,
-    risk_indicators: Map<String, Value>,
+    fields: RequestFields,
     wait: EvaluateOptions,
-}
-
-#[derive(Clone, Debug)]
-enum Segment {
-    Literal(String),
-    Capture(String),
 }
 
 impl Rule {
@@ -82,32 +72,20 @@ impl Rule {
         action_type: String,
         resource: String,
     ) -> Self {
-        let segments = split(template)
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => Segment::Capture(name.to_owned()),
-                    None => Segment::Literal(s.to_owned()),
-                },
-            )
-            .collect();
         Rule {
             method,
             host: host.to_ascii_lowercase(),
-            segments,
-            template: template.to_owned(),
+            template: PathTemplate::new(template),
             action_type,
             resource,
-            resource_id: None,
-            query_fields: Vec::new(),
-            body_fields: Vec::new(),
-            risk_indicators: Map::new(),
+            fields: RequestFields::default(),
             wait: EvaluateOptions::default(),
         }
     }
 
     /// The path capture that is the action's `resource_id`.
     pub fn resource_id(mut self, capture: impl Into<String>) -> Self {
-        self.resource_id = Some(capture.into());
+        self.fields.resource_id = Some(capture.into());
         self
     }
 
@@ -117,7 +95,9 @@ impl Rule {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.query_fields.extend(names.into_iter().map(Into::into));
+        self.fields
+            .query_fields
+            .extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -127,13 +107,15 @@ impl Rule {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.body_fields.extend(names.into_iter().map(Into::into));
+        self.fields
+            .body_fields
+            .extend(names.into_iter().map(Into::into));
         self
     }
 
     /// A risk indicator sent with every action of this rule.
     pub fn risk_indicator(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.risk_indicators.insert(key.into(), value);
+        self.fields.risk_indicators.insert(key.into(), value);
         self
     }
 
@@ -173,22 +155,7 @@ impl Rule {
         if !host_ok {
             return None;
         }
-        let mut captures = Vec::new();
-        let mut parts = split(url.path());
-        for segment in &self.segments {
-            let part = parts.next()?;
-            match segment {
-                Segment::Literal(l) if l == part => {}
-                Segment::Literal(_) => return None,
-                Segment::Capture(name) => {
-                    let value = percent_encoding::percent_decode_str(part)
-                        .decode_utf8()
-                        .ok()?;
-                    captures.push((name.clone(), value.into_owned()));
-                }
-            }
-        }
-        parts.next().is_none().then_some(captures)
+        self.template.captures(url.path())
     }
 
     pub(crate) fn action(
@@ -202,31 +169,10 @@ impl Rule {
             .with_tool_name(format!(
                 "{method} {}{}",
                 url.host_str().unwrap_or(""),
-                self.template
+                self.template.as_str()
             ));
-        action.risk_indicators = self.risk_indicators.clone();
-        for (name, value) in captures {
-            if self.resource_id.as_deref() == Some(name.as_str()) {
-                action.resource_id = Some(value.clone());
-            }
-            put(&mut action.action_details, name, Value::String(value));
-        }
-        for (name, value) in url.query_pairs() {
-            if self.query_fields.iter().any(|f| *f == name) {
-                put(
-                    &mut action.action_details,
-                    name.into_owned(),
-                    scalar(&value),
-                );
-            }
-        }
-        if let Some(Value::Object(fields)) = body {
-            for name in &self.body_fields {
-                if let Some(v) = fields.get(name) {
-                    put(&mut action.action_details, name.clone(), v.clone());
-                }
-            }
-        }
+        self.fields
+            .apply(&mut action, captures, url.query_pairs(), body);
         action
     }
 }
@@ -240,7 +186,7 @@ pub(crate) fn default_action(method: &Method, url: &Url) -> AgentAction {
         .with_tool_name(format!("{method} {host}{}", url.path()));
     let mut query = Map::new();
     for (name, value) in url.query_pairs() {
-        put(&mut query, name.into_owned(), scalar(&value));
+        put_parameter(&mut query, name.into_owned(), query_value(&value));
     }
     if !query.is_empty() {
         action
@@ -260,38 +206,10 @@ fn base_action(action_type: &str, resource: &str, method: &Method, url: &Url) ->
         .with_parameter("path", Value::String(url.path().to_owned()))
 }
 
-fn split(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|s| !s.is_empty())
-}
-
-fn put(details: &mut Map<String, Value>, name: String, mut value: Value) {
-    if should_redact(&name, &value) {
-        value = Value::String(REDACTED.to_owned());
-    } else {
-        redact_value(&mut value);
-    }
-    details.insert(name, value);
-}
-
-fn scalar(raw: &str) -> Value {
-    if let Ok(n) = raw.parse::<i64>() {
-        return Value::from(n);
-    }
-    if let Ok(x) = raw.parse::<f64>()
-        && x.is_finite()
-    {
-        return Value::from(x);
-    }
-    match raw {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        _ => Value::String(raw.to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ascend_runtime::redact::REDACTED;
     use serde_json::json;
 
     fn url(s: &str) -> Url {

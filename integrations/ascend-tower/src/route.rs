@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use ascend_runtime::request_map::{PathTemplate, RequestFields};
 use ascend_runtime::{AgentAction, EvaluateOptions};
 use http::Method;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// One governed route: a method and a path template, and the action a matching request is.
 ///
@@ -29,21 +30,11 @@ use serde_json::{Map, Value};
 #[derive(Clone, Debug)]
 pub struct Route {
     method: Option<Method>,
-    template: String,
-    segments: Vec<Segment>,
+    template: PathTemplate,
     action_type: String,
     resource: String,
-    resource_id: Option<String>,
-    query_fields: Vec<String>,
-    body_fields: Vec<String>,
-    risk_indicators: Map<String, Value>,
+    fields: RequestFields,
     wait: EvaluateOptions,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Capture(String),
 }
 
 impl Route {
@@ -74,31 +65,19 @@ impl Route {
         action_type: String,
         resource: String,
     ) -> Self {
-        let segments = split(template)
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => Segment::Capture(name.to_owned()),
-                    None => Segment::Literal(s.to_owned()),
-                },
-            )
-            .collect();
         Route {
             method,
-            template: template.to_owned(),
-            segments,
+            template: PathTemplate::new(template),
             action_type,
             resource,
-            resource_id: None,
-            query_fields: Vec::new(),
-            body_fields: Vec::new(),
-            risk_indicators: Map::new(),
+            fields: RequestFields::default(),
             wait: EvaluateOptions::default(),
         }
     }
 
     /// The path capture (`{name}` in the template) that is the action's `resource_id`.
     pub fn resource_id(mut self, capture: impl Into<String>) -> Self {
-        self.resource_id = Some(capture.into());
+        self.fields.resource_id = Some(capture.into());
         self
     }
 
@@ -109,7 +88,9 @@ impl Route {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.query_fields.extend(names.into_iter().map(Into::into));
+        self.fields
+            .query_fields
+            .extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -120,13 +101,15 @@ impl Route {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.body_fields.extend(names.into_iter().map(Into::into));
+        self.fields
+            .body_fields
+            .extend(names.into_iter().map(Into::into));
         self
     }
 
     /// A risk indicator sent with every action of this route (`pii_involved`, `data_classification`, …).
     pub fn risk_indicator(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.risk_indicators.insert(key.into(), value);
+        self.fields.risk_indicators.insert(key.into(), value);
         self
     }
 
@@ -144,7 +127,7 @@ impl Route {
 
     /// The path template.
     pub fn template(&self) -> &str {
-        &self.template
+        self.template.as_str()
     }
 
     pub(crate) fn wait(&self) -> EvaluateOptions {
@@ -152,7 +135,7 @@ impl Route {
     }
 
     pub(crate) fn wants_body(&self) -> bool {
-        !self.body_fields.is_empty()
+        !self.fields.body_fields.is_empty()
     }
 
     /// The captures when `method` and `path` match this route.
@@ -160,22 +143,7 @@ impl Route {
         if self.method.as_ref().is_some_and(|m| m != method) {
             return None;
         }
-        let mut captures = Vec::new();
-        let mut parts = split(path);
-        for segment in &self.segments {
-            let part = parts.next()?;
-            match segment {
-                Segment::Literal(l) if l == part => {}
-                Segment::Literal(_) => return None,
-                Segment::Capture(name) => {
-                    let value = percent_encoding::percent_decode_str(part)
-                        .decode_utf8()
-                        .ok()?;
-                    captures.push((name.clone(), value.into_owned()));
-                }
-            }
-        }
-        parts.next().is_none().then_some(captures)
+        self.template.captures(path)
     }
 
     /// The action for a matching request.
@@ -187,66 +155,12 @@ impl Route {
         body: Option<&Value>,
     ) -> AgentAction {
         let mut action = AgentAction::new(&self.action_type, &self.resource)
-            .with_tool_name(format!("{method} {}", self.template))
+            .with_tool_name(format!("{method} {}", self.template()))
             .with_parameter("http_method", Value::String(method.to_string()))
-            .with_parameter("route", Value::String(self.template.clone()));
-        action.risk_indicators = self.risk_indicators.clone();
-        for (name, value) in captures {
-            if self.resource_id.as_deref() == Some(name.as_str()) {
-                action.resource_id = Some(value.clone());
-            }
-            put(&mut action.action_details, name, Value::String(value));
-        }
-        if let Some(query) = query {
-            for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-                if self.query_fields.iter().any(|f| *f == name) {
-                    put(
-                        &mut action.action_details,
-                        name.into_owned(),
-                        scalar(&value),
-                    );
-                }
-            }
-        }
-        if let Some(Value::Object(fields)) = body {
-            for name in &self.body_fields {
-                if let Some(v) = fields.get(name) {
-                    put(&mut action.action_details, name.clone(), v.clone());
-                }
-            }
-        }
+            .with_parameter("route", Value::String(self.template().to_owned()));
+        let query = url::form_urlencoded::parse(query.unwrap_or("").as_bytes());
+        self.fields.apply(&mut action, captures, query, body);
         action
-    }
-}
-
-fn split(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|s| !s.is_empty())
-}
-
-/// Insert a parameter, redacting secret-looking names and keys inside the value.
-fn put(details: &mut Map<String, Value>, name: String, mut value: Value) {
-    if ascend_runtime::redact::should_redact(&name, &value) {
-        value = Value::String(ascend_runtime::redact::REDACTED.to_owned());
-    } else {
-        ascend_runtime::redact::redact_value(&mut value);
-    }
-    details.insert(name, value);
-}
-
-/// A query value as JSON: integers, decimals and booleans typed, everything else a string.
-pub(crate) fn scalar(raw: &str) -> Value {
-    if let Ok(n) = raw.parse::<i64>() {
-        return Value::from(n);
-    }
-    if let Ok(x) = raw.parse::<f64>()
-        && x.is_finite()
-    {
-        return Value::from(x);
-    }
-    match raw {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        _ => Value::String(raw.to_owned()),
     }
 }
 
@@ -303,13 +217,5 @@ mod tests {
         assert_eq!(d["card_token"], json!("[REDACTED]"));
         assert!(!d.contains_key("note") && !d.contains_key("other"));
         assert_eq!(d["tool_name"], json!("POST /pay/{account}"));
-    }
-
-    #[test]
-    fn scalars_are_typed() {
-        assert_eq!(scalar("150"), json!(150));
-        assert_eq!(scalar("1.5"), json!(1.5));
-        assert_eq!(scalar("NaN"), json!("NaN"));
-        assert_eq!(scalar("abc"), json!("abc"));
     }
 }
