@@ -263,7 +263,9 @@ pub(crate) fn args<'a>(
     maps: &'a [Option<&'a Map<String, Value>>; 4],
     key: &'a str,
 ) -> impl Iterator<Item = &'a Value> + 'a {
-    maps.iter().flatten().filter_map(move |m| m.get(key))
+    maps.iter()
+        .flatten()
+        .filter_map(move |m| features::small_map_get(m, key))
 }
 
 /// Analyse one SQL batch.
@@ -342,8 +344,8 @@ pub(crate) fn sql(text: &str, scan: &mut Scan<'_>) {
 fn sql_table_class(names: &[String]) -> DataClass {
     let mut class = DataClass::Internal;
     for t in names {
-        for p in tables::RESOURCE_PATTERNS {
-            if features::resource_matches(t, p.needle) && p.class > class {
+        for p in features::resource_patterns(t) {
+            if p.class > class {
                 class = p.class;
             }
         }

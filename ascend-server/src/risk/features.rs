@@ -159,12 +159,25 @@ impl<'a> Sources<'a> {
 
     /// Every value stored under `key`, in priority order.
     fn all(&self, key: &'a str) -> impl Iterator<Item = &'a Value> + '_ {
-        self.maps.iter().flatten().filter_map(move |m| m.get(key))
+        self.maps
+            .iter()
+            .flatten()
+            .filter_map(move |m| small_map_get(m, key))
     }
 
     /// Whether any of `keys` holds a truthy value.
     fn any_truthy(&self, keys: &'a [&'a str]) -> bool {
         keys.iter().any(|k| self.all(k).any(truthy))
+    }
+}
+
+/// `m.get(key)`, by comparison rather than hashing for the small maps actions carry (the
+/// engine probes dozens of hint names per action; hashing each one dominated its cost).
+pub(crate) fn small_map_get<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if m.len() <= 16 {
+        m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        m.get(key)
     }
 }
 
@@ -228,12 +241,20 @@ fn lookup_class(table: &[(&str, DataClass)], s: &str) -> Option<DataClass> {
         .map(|(_, c)| *c)
 }
 
-pub(crate) fn resource_matches(resource_lower: &str, needle: &str) -> bool {
-    if needle.contains('_') {
-        resource_lower.contains(needle)
-    } else {
-        tokens(resource_lower).any(|t| t.starts_with(needle))
-    }
+/// The rows of [`tables::RESOURCE_PATTERNS`] that match a lower-case name: a needle with `_`
+/// anywhere in it, any other needle at the start of one of its alphanumeric tokens (the name is
+/// split into tokens once for all rows).
+pub(crate) fn resource_patterns(
+    name_lower: &str,
+) -> impl Iterator<Item = &'static tables::ResourcePattern> + '_ {
+    let toks: Vec<&str> = tokens(name_lower).collect();
+    tables::RESOURCE_PATTERNS.iter().filter(move |p| {
+        if p.needle.contains('_') {
+            name_lower.contains(p.needle)
+        } else {
+            toks.iter().any(|t| t.starts_with(p.needle))
+        }
+    })
 }
 
 /// Sensitive-path rating of one path: (class, increment, label).
@@ -383,14 +404,12 @@ pub fn extract_with(input: &RiskInput<'_>, config: &RiskConfig) -> ActionFeature
         }
     }
     let resource_lower = action.resource.to_ascii_lowercase();
-    for p in tables::RESOURCE_PATTERNS {
-        if resource_matches(&resource_lower, p.needle) {
-            raise(Some(p.class), &mut explicit);
-            f.financial |= p.financial;
-            f.identity |= p.identity;
-            f.audit |= p.audit;
-            f.backup |= p.backup;
-        }
+    for p in resource_patterns(&resource_lower) {
+        raise(Some(p.class), &mut explicit);
+        f.financial |= p.financial;
+        f.identity |= p.identity;
+        f.audit |= p.audit;
+        f.backup |= p.backup;
     }
     let mut class = explicit.unwrap_or(DataClass::Internal);
     if src.any_truthy(&["pii_involved", "pii", "contains_pii", "personal_data"]) {
@@ -658,14 +677,12 @@ fn merge(scan: Scan<'_>, f: &mut ActionFeatures) {
     f.identity |= scan.identity;
     let mut class = f.data_class;
     for t in &scan.tables {
-        for p in tables::RESOURCE_PATTERNS {
-            if resource_matches(t, p.needle) {
-                class = class.max(p.class);
-                f.financial |= p.financial;
-                f.identity |= p.identity;
-                f.audit |= p.audit;
-                f.backup |= p.backup;
-            }
+        for p in resource_patterns(t) {
+            class = class.max(p.class);
+            f.financial |= p.financial;
+            f.identity |= p.identity;
+            f.audit |= p.audit;
+            f.backup |= p.backup;
         }
     }
     if scan.pii {

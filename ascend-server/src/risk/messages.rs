@@ -148,8 +148,8 @@ fn rate_attachment(name: &str) -> (bool, DataClass, bool) {
             .skip(1)
             .any(|ext| tables::DATA_EXPORT_EXTENSIONS.contains(&ext));
     let mut class = DataClass::Internal;
-    for p in tables::RESOURCE_PATTERNS {
-        if features::resource_matches(base, p.needle) && p.class > class {
+    for p in features::resource_patterns(base) {
+        if p.class > class {
             class = p.class;
         }
     }
@@ -373,8 +373,8 @@ fn rest_target(url: &url::Url, method: &str, scan: &mut Scan<'_>) {
         .collect();
     let mut class = DataClass::Internal;
     for w in &words {
-        for p in tables::RESOURCE_PATTERNS {
-            if features::resource_matches(w, p.needle) && p.class > class {
+        for p in features::resource_patterns(w) {
+            if p.class > class {
                 class = p.class;
             }
         }
