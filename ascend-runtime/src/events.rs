@@ -241,7 +241,8 @@ async fn read_events(hub: &EventHub, mut resp: reqwest::Response) -> String {
     let mut parser = SseParser::default();
     let mut unheard_until: Option<tokio::time::Instant> = None;
     loop {
-        let linger = tokio::time::sleep_until(unheard_until.unwrap_or_else(tokio::time::Instant::now));
+        let linger =
+            tokio::time::sleep_until(unheard_until.unwrap_or_else(tokio::time::Instant::now));
         let chunk = tokio::select! {
             c = tokio::time::timeout(IDLE, resp.chunk()) => c,
             () = hub.tx.closed(), if unheard_until.is_none() => {

@@ -76,7 +76,7 @@ pub(crate) async fn send_outcome(
     };
     let key = format!("{id}:{verb}");
     transport
-        .send_here(
+        .send_on_current_runtime(
             Call::post(&["api", "agent-action", id, verb], Some(outcome.body(id))).idempotent(key),
         )
         .await
@@ -98,7 +98,7 @@ impl Backend for HttpBackend {
         });
         Box::pin(async move {
             let call = call.map_err(|e| Error::Protocol(format!("cannot encode action: {e}")))?;
-            let body = self.transport.send(call).await?;
+            let body = self.transport.send_from_caller(call).await?;
             parse_decision(&body)
         })
     }
@@ -107,7 +107,7 @@ impl Backend for HttpBackend {
         Box::pin(async move {
             let body = self
                 .transport
-                .send(Call::get(&["api", "v1", "actions", action_id, "status"]))
+                .send_from_caller(Call::get(&["api", "v1", "actions", action_id, "status"]))
                 .await?;
             parse_decision(&body)
         })
@@ -135,7 +135,7 @@ impl Backend for HttpBackend {
             if let Some(agent) = &self.agent_id {
                 call = call.query("agent_id", agent);
             }
-            let body = self.transport.send(call).await?;
+            let body = self.transport.send_from_caller(call).await?;
             parse_kill_switch(&body)
         })
     }
@@ -177,7 +177,7 @@ impl Backend for HttpBackend {
                 .map_err(|e| Error::Protocol(format!("cannot encode action: {e}")))?;
             let answer = self
                 .transport
-                .send(
+                .send_from_caller(
                     Call::post(&["api", "v1", "actions", "submit"], Some(body))
                         .idempotent(record.action_id.clone()),
                 )

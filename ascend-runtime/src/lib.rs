@@ -79,6 +79,7 @@ mod lifecycle;
 pub mod operations;
 mod outcome;
 pub mod redact;
+mod response;
 mod retry;
 pub mod signing;
 pub mod testing;

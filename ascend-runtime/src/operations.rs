@@ -276,19 +276,16 @@ fn not_found_or_conflict_is_duplicate(e: &Error) -> bool {
 
 impl AscendClient {
     fn transport(&self) -> Result<&Arc<Transport>> {
-        self.inner
-            .http()
-            .map(|h| &h.transport)
-            .ok_or_else(|| {
-                Error::Configuration(format!(
-                    "this operation needs the HTTP backend (the client uses the {} backend)",
-                    self.inner.backend.name()
-                ))
-            })
+        self.inner.http().map(|h| &h.transport).ok_or_else(|| {
+            Error::Configuration(format!(
+                "this operation needs the HTTP backend (the client uses the {} backend)",
+                self.inner.backend.name()
+            ))
+        })
     }
 
     async fn call(&self, call: Call) -> Result<Value> {
-        let v = self.transport()?.send(call).await?;
+        let v = self.transport()?.send_from_caller(call).await?;
         self.inner.maybe_flush();
         Ok(v)
     }

@@ -738,7 +738,10 @@ async fn approval_wait_uses_the_push_stream_without_the_watch() {
     server.script(SUBMIT, [Reply::decision(31, "pending")]);
     server.script(
         "GET /api/v1/actions/31/status",
-        [Reply::decision(31, "pending"), Reply::decision(31, "pending")],
+        [
+            Reply::decision(31, "pending"),
+            Reply::decision(31, "pending"),
+        ],
     );
     server.default(
         "GET /api/v1/actions/31/status",
@@ -754,7 +757,11 @@ async fn approval_wait_uses_the_push_stream_without_the_watch() {
         server.stream_clients() == 1 && server.count("GET /api/v1/actions/31/status") == 2
     })
     .await;
-    assert_eq!(server.count("GET /api/sdk/kill-switch/status"), 0, "no watch");
+    assert_eq!(
+        server.count("GET /api/sdk/kill-switch/status"),
+        0,
+        "no watch"
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     let pushed = Instant::now();
     server.push(
