@@ -154,11 +154,10 @@ impl EventHub {
         if self.enabled
             && !self.unsupported.load(Ordering::Acquire)
             && !self.reading.swap(true, Ordering::AcqRel)
+            && let Err(e) = background::spawn(read_loop(Arc::clone(self)))
         {
-            if let Err(e) = background::spawn(read_loop(Arc::clone(self))) {
-                self.reading.store(false, Ordering::Release);
-                tracing::debug!(error = %e, "cannot start the push-stream reader; polling");
-            }
+            self.reading.store(false, Ordering::Release);
+            tracing::debug!(error = %e, "cannot start the push-stream reader; polling");
         }
         rx
     }
