@@ -296,9 +296,9 @@ impl AscendClient {
 
     /// Wait until a pending action is decided, at most `timeout`. Uses pushed decisions when
     /// the server offers the event stream (the client's one stream, opened on first need,
-    /// whether or not the kill-switch watch runs), polling otherwise. Transient failures while waiting are
-    /// retried at the next poll; the wait never turns into "allowed" (in either fail mode):
-    /// when the time is up the result is [`Error::ApprovalTimeout`].
+    /// whether or not the kill-switch watch runs), polling otherwise. Transient failures while
+    /// waiting are retried at the next poll; the wait never turns into "allowed" (in either
+    /// fail mode): when the time is up the result is [`Error::ApprovalTimeout`].
     pub async fn wait_for_decision(
         &self,
         action_id: &str,
