@@ -79,15 +79,12 @@ async fn main() -> ExitCode {
 async fn first_pending(
     reviewer: &ascend_server::embedded::Reviewer,
 ) -> ascend_examples::Result<i64> {
-    for _ in 0..200 {
-        if let Some(a) = reviewer.pending().await?.first() {
-            return Ok(a.id);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    match reviewer.next_pending(Duration::from_secs(5)).await? {
+        Some(a) => Ok(a.id),
+        None => Err(ascend_examples::Error::Timeout(
+            "no action became pending".into(),
+        )),
     }
-    Err(ascend_examples::Error::Timeout(
-        "no action became pending".into(),
-    ))
 }
 
 async fn run(style: &Style) -> ascend_examples::Result<bool> {

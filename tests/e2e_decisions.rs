@@ -287,6 +287,45 @@ async fn pending_then_approved_runs_the_body() {
     verify_and_stop(plane).await;
 }
 
+/// Pushed approvals do not depend on the kill-switch watch: without `start_kill_switch_watch()`
+/// and with a 60 s poll interval (longer than the call's 30 s wait), the reviewer's approval
+/// still reaches the waiting call at once — the wait opened the client's push stream itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_is_pushed_without_the_kill_switch_watch() {
+    let plane = ControlPlane::start("e2e-pushed").await.expect("server");
+    let reviewer = Arc::new(plane.reviewer().expect("reviewer"));
+    let c = plane
+        .client_builder()
+        .poll_interval(Duration::from_secs(60))
+        .build()
+        .expect("client");
+
+    let r2 = reviewer.clone();
+    let review = tokio::spawn(async move {
+        let id = r2
+            .wait_for_pending("e2e-pushed", "database.write", Duration::from_secs(20))
+            .await?;
+        // The waiting call connects its stream meanwhile (milliseconds on loopback).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let approving = Instant::now();
+        r2.approve(&id, "checked").await?;
+        Ok::<_, ascend_examples::Error>((id, approving))
+    });
+    let r = scope(c.clone(), update_address("cust_9", "9 Main St")).await;
+    let done = Instant::now();
+    let (id, approving) = review.await.expect("join").expect("review");
+    assert_eq!(r.ok().as_deref(), Some("cust_9: 9 Main St"));
+    let after = done.saturating_duration_since(approving);
+    assert!(
+        after < Duration::from_secs(5),
+        "the approval reached the call {after:?} after it was sent (polling would take 60 s)"
+    );
+    assert!(!c.is_blocked());
+    let d = reviewer.decision(&id).await.expect("decision");
+    assert_eq!(d.decision, Decision::Allowed);
+    verify_and_stop(plane).await;
+}
+
 /// The server's approval expiry (`ServerConfig::approval_ttl`): the pending action is denied as
 /// "expired" by the server, and the waiting call gets `Error::Denied`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

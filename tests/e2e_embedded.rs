@@ -78,13 +78,12 @@ fn fixture(agent: &str) -> Fixture {
 }
 
 async fn first_pending(reviewer: &Reviewer) -> i64 {
-    for _ in 0..500 {
-        if let Some(a) = reviewer.pending().await.expect("pending").first() {
-            return a.id;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no action became pending");
+    reviewer
+        .next_pending(Duration::from_secs(5))
+        .await
+        .expect("pending")
+        .expect("an action became pending")
+        .id
 }
 
 async fn assert_chain_ok(f: &Fixture) {

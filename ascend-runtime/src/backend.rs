@@ -6,6 +6,7 @@
 //! [`AscendClient`](crate::AscendClient), above the backend, so they behave the same for every
 //! backend.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// assert!(d.is_allowed());
 /// # Ok::<(), ascend_runtime::Error>(())
 /// ```
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: Any + Send + Sync + 'static {
     /// Submit an action for a decision. `idempotency_key` is the same for every retry of one
     /// logical submission.
     fn submit<'a>(

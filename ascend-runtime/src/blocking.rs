@@ -104,9 +104,7 @@ impl AscendClient {
         action: AgentAction,
         opts: EvaluateOptions,
     ) -> Result<AuthorizationDecision> {
-        if self.is_blocked() {
-            return Err(self.inner.kill.error());
-        }
+        self.check_kill_switch()?;
         if self.inner.backend.answers_inline() {
             // In-process backend: submit on this thread; only a wait for a human hops (and a
             // human decides on another thread, so that wait cannot stall this runtime).
@@ -133,9 +131,7 @@ impl AscendClient {
         action: AgentAction,
         opts: EvaluateOptions,
     ) -> Result<AuthorizationDecision> {
-        if self.is_blocked() {
-            return Err(self.inner.kill.error());
-        }
+        self.check_kill_switch()?;
         self.run_blocking(move |c| async move { c.evaluate_action(action, opts).await })
     }
 

@@ -2,6 +2,7 @@
 //! wait for approval, report the outcome — with the kill switch, validation and fail mode
 //! applied above the backend.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,7 +17,7 @@ use crate::decision::{AuthorizationDecision, Decision};
 use crate::error::{Error, Result};
 use crate::events::EventHub;
 use crate::http::HttpBackend;
-use crate::kill_switch::{self, KillSwitch};
+use crate::kill_switch::{self, KillSwitch, Watched};
 use crate::outcome::{FailOpenQueue, FailOpenRecord};
 use crate::transport::{Transport, correlation_id};
 
@@ -59,17 +60,10 @@ impl EvaluateOptions {
     }
 }
 
-/// The HTTP parts of a client built with [`ClientBuilder::build`].
-#[derive(Clone)]
-pub(crate) struct HttpParts {
-    pub(crate) transport: Arc<Transport>,
-    pub(crate) events: Arc<EventHub>,
-}
-
 pub(crate) struct Inner {
     pub(crate) config: Config,
+    /// Everything that goes to the service goes through here (HTTP or not).
     pub(crate) backend: Arc<dyn Backend>,
-    pub(crate) http: Option<HttpParts>,
     pub(crate) kill: KillSwitch,
     pub(crate) queue: FailOpenQueue,
 }
@@ -128,37 +122,20 @@ impl AscendClient {
     /// An HTTP client from resolved settings.
     pub(crate) fn from_config(config: Config) -> Result<AscendClient> {
         let transport = Arc::new(Transport::new(&config)?);
-        let backend = Arc::new(HttpBackend::new(
-            Arc::clone(&transport),
-            config.poll_interval,
-            config.agent_id.clone(),
-        )?);
-        let http = HttpParts {
-            transport,
-            events: Arc::clone(&backend.events),
-        };
+        let backend = Arc::new(HttpBackend::new(transport, &config)?);
         tracing::debug!(config = ?config, "ascend client built");
-        Ok(Self::assemble(config, backend, Some(http)))
+        Ok(Self::with_backend(config, backend))
     }
 
     /// A client over any [`Backend`] (the test double, an in-process engine, …). The kill
     /// switch, fail mode, validation and approval waiting behave as for HTTP. Operations that
     /// only exist over HTTP (webhooks, list, register, …) return [`Error::Configuration`].
     pub fn with_backend(config: Config, backend: Arc<dyn Backend>) -> AscendClient {
-        Self::assemble(config, backend, None)
-    }
-
-    fn assemble(
-        config: Config,
-        backend: Arc<dyn Backend>,
-        http: Option<HttpParts>,
-    ) -> AscendClient {
         let queue = FailOpenQueue::new(config.fail_open_queue_capacity);
         AscendClient {
             inner: Arc::new(Inner {
                 config,
                 backend,
-                http,
                 kill: KillSwitch::default(),
                 queue,
             }),
@@ -191,6 +168,13 @@ impl AscendClient {
         self.inner.kill.is_blocked()
     }
 
+    /// The kill-switch guard every entry point runs first: [`Error::KillSwitch`] when blocked,
+    /// without any network.
+    #[inline]
+    pub(crate) fn check_kill_switch(&self) -> Result<()> {
+        self.inner.kill.check()
+    }
+
     /// Block this client locally, as if the kill switch had been triggered (until
     /// [`AscendClient::release_kill_switch`] or the next status from the watch).
     pub fn trigger_kill_switch(&self, reason: impl Into<String>) {
@@ -202,8 +186,10 @@ impl AscendClient {
         self.inner.kill.release();
     }
 
-    /// Start watching the kill switch in the background (push stream when offered, polling
-    /// otherwise). Idempotent; stops when the last clone of the client is dropped.
+    /// Start watching the kill switch in the background (pushed events when the server offers
+    /// the event stream, polling `?agent_id=` otherwise). Idempotent; stops when the last clone
+    /// of the client is dropped. Approval waits do not need it: they use the same push stream
+    /// (or poll) whether or not the watch runs.
     pub fn start_kill_switch_watch(&self) {
         kill_switch::start(&self.inner);
     }
@@ -236,9 +222,7 @@ impl AscendClient {
         action: AgentAction,
         opts: EvaluateOptions,
     ) -> Result<AuthorizationDecision> {
-        if self.is_blocked() {
-            return Err(self.inner.kill.error());
-        }
+        self.check_kill_switch()?;
         let precheck = self.inner.backend.precheck();
         if let Err(e) = &precheck
             && self.fail_mode() == FailMode::Closed
@@ -277,9 +261,7 @@ impl AscendClient {
         action: AgentAction,
         opts: EvaluateOptions,
     ) -> Result<AuthorizationDecision> {
-        if self.is_blocked() {
-            return Err(self.inner.kill.error());
-        }
+        self.check_kill_switch()?;
         let decision = self.evaluate_action(action, opts).await?;
         settle(decision)
     }
@@ -287,9 +269,7 @@ impl AscendClient {
     /// Submit without waiting and without fail-open: the server's answer as-is (a 403
     /// governance body becomes a denied decision).
     pub async fn submit_action(&self, action: AgentAction) -> Result<AuthorizationDecision> {
-        if self.is_blocked() {
-            return Err(self.inner.kill.error());
-        }
+        self.check_kill_switch()?;
         let action = self.prepare(action)?;
         self.inner.backend.precheck()?;
         self.submit_prepared(&action).await
@@ -315,9 +295,10 @@ impl AscendClient {
     }
 
     /// Wait until a pending action is decided, at most `timeout`. Uses pushed decisions when
-    /// the event stream is connected, polling otherwise. Transient failures while waiting are
-    /// retried at the next poll; the wait never turns into "allowed" (in either fail mode):
-    /// when the time is up the result is [`Error::ApprovalTimeout`].
+    /// the server offers the event stream (the client's one stream, opened on first need,
+    /// whether or not the kill-switch watch runs), polling otherwise. Transient failures while
+    /// waiting are retried at the next poll; the wait never turns into "allowed" (in either
+    /// fail mode): when the time is up the result is [`Error::ApprovalTimeout`].
     pub async fn wait_for_decision(
         &self,
         action_id: &str,
@@ -423,6 +404,13 @@ impl AscendClient {
 }
 
 impl Inner {
+    /// The HTTP backend, when the client has it (the HTTP-only operations and the push stream
+    /// reach it through [`Inner::backend`]: there is no second copy of its parts).
+    pub(crate) fn http(&self) -> Option<&HttpBackend> {
+        let backend: &dyn Any = &*self.backend;
+        backend.downcast_ref::<HttpBackend>()
+    }
+
     /// The service answered: deliver queued fail-open records in the background.
     pub(crate) fn maybe_flush(self: &Arc<Self>) {
         if self.queue.len() == 0 || self.queue.flushing.swap(true, Ordering::AcqRel) {
@@ -446,6 +434,24 @@ impl Inner {
         if spawned.is_err() {
             self.queue.flushing.store(false, Ordering::Release);
         }
+    }
+}
+
+impl Watched for Inner {
+    fn kill_switch(&self) -> &KillSwitch {
+        &self.kill
+    }
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+    fn events(&self) -> Option<&Arc<EventHub>> {
+        self.http().map(|h| &h.events)
+    }
+    fn answered(self: &Arc<Self>) {
+        self.maybe_flush();
     }
 }
 

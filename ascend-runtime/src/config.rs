@@ -403,8 +403,9 @@ impl ClientBuilder {
         self.kill_switch = Some((interval, failure_limit.max(1)));
         self
     }
-    /// Whether the kill-switch watch tries the push stream `GET /api/v1/events/stream`
-    /// before polling (default true).
+    /// Whether the client uses the push stream `GET /api/v1/events/stream` (default true): one
+    /// stream per client, opened by the first approval wait or the kill-switch watch that needs
+    /// it, and heard by both. Without it (or on a server without the stream) both poll.
     pub fn event_stream(mut self, enabled: bool) -> Self {
         self.event_stream = Some(enabled);
         self

@@ -1,10 +1,23 @@
-//! The push stream `GET /api/v1/events/stream` (Server-Sent Events): the parser and the hub
-//! that fans decision events out to waiting calls.
+//! The push stream `GET /api/v1/events/stream` (Server-Sent Events): the parser, and the hub
+//! that owns the client's one reader and fans its events out to whoever listens — the
+//! kill-switch watch and approval waits alike.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
+
+use crate::background;
+use crate::error::Error;
+use crate::transport::Transport;
+
+const STREAM_PATH: &[&str] = &["api", "v1", "events", "stream"];
+/// Servers send keep-alive comments; silence this long means the stream is dead.
+const IDLE: Duration = Duration::from_secs(60);
+/// How long the stream stays open after the last listener left.
+const LINGER: Duration = Duration::from_secs(5);
 
 /// One parsed SSE event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,51 +91,180 @@ impl SseParser {
     }
 }
 
-/// What waiting calls hear.
+/// What listeners hear.
 #[derive(Debug, Clone)]
 pub(crate) enum HubEvent {
     /// A decision changed for this action.
     Decision { action_id: String },
-    /// The stream broke; waiters fall back to polling.
+    /// A `kill_switch` event (its data; the kill-switch watch decides whether it applies).
+    KillSwitch(Arc<Value>),
+    /// The stream connected: events from before were not pushed, so listeners re-read.
+    Connected,
+    /// The stream broke; listeners fall back to polling.
     Disconnected,
 }
 
-/// Fan-out of stream events to waiting calls.
-#[derive(Debug)]
+/// The client's one push stream and the fan-out of its events. The reader is started by the
+/// first listener that needs it ([`EventHub::listen`]: the kill-switch watch or an approval
+/// wait), whoever that is, and ends when nobody listens any more (the next listener starts it
+/// again). A server without the stream (404) is remembered: listeners poll from then on.
 pub(crate) struct EventHub {
+    transport: Arc<Transport>,
+    /// `ClientBuilder::event_stream`: when false, no stream is ever opened.
+    enabled: bool,
+    /// Pause before reconnecting after the stream ended or could not be opened.
+    retry: Duration,
     connected: AtomicBool,
+    reading: AtomicBool,
+    unsupported: AtomicBool,
     tx: broadcast::Sender<HubEvent>,
 }
 
-impl Default for EventHub {
-    fn default() -> Self {
-        EventHub {
-            connected: AtomicBool::new(false),
-            tx: broadcast::channel(256).0,
-        }
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHub")
+            .field("enabled", &self.enabled)
+            .field("connected", &self.connected())
+            .field("listeners", &self.tx.receiver_count())
+            .finish_non_exhaustive()
     }
 }
 
 impl EventHub {
+    pub fn new(transport: Arc<Transport>, enabled: bool, retry: Duration) -> Self {
+        EventHub {
+            transport,
+            enabled,
+            retry,
+            connected: AtomicBool::new(false),
+            reading: AtomicBool::new(false),
+            unsupported: AtomicBool::new(false),
+            tx: broadcast::channel(256).0,
+        }
+    }
+
+    /// Whether the stream is connected now (pushed events arrive).
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
-    pub fn set_connected(&self, on: bool) {
+
+    /// Listen to the stream's events, starting the reader when none runs.
+    pub fn listen(self: &Arc<Self>) -> broadcast::Receiver<HubEvent> {
+        let rx = self.tx.subscribe();
+        if self.enabled
+            && !self.unsupported.load(Ordering::Acquire)
+            && !self.reading.swap(true, Ordering::AcqRel)
+            && let Err(e) = background::spawn(read_loop(Arc::clone(self)))
+        {
+            self.reading.store(false, Ordering::Release);
+            tracing::debug!(error = %e, "cannot start the push-stream reader; polling");
+        }
+        rx
+    }
+
+    fn set_connected(&self, on: bool) {
         let was = self.connected.swap(on, Ordering::AcqRel);
-        if was && !on {
-            let _ = self.tx.send(HubEvent::Disconnected);
+        match (was, on) {
+            (false, true) => drop(self.tx.send(HubEvent::Connected)),
+            (true, false) => drop(self.tx.send(HubEvent::Disconnected)),
+            _ => {}
         }
     }
-    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
-        self.tx.subscribe()
+
+    /// Whether the reader goes on: someone listens. When nobody does, the reader stops, unless
+    /// a listener came in meanwhile and found it still running.
+    fn keep_reading(&self) -> bool {
+        if self.tx.receiver_count() > 0 {
+            return true;
+        }
+        self.reading.store(false, Ordering::Release);
+        self.tx.receiver_count() > 0 && !self.reading.swap(true, Ordering::AcqRel)
     }
-    pub fn publish_decision(&self, data: &Value) {
+
+    fn publish(&self, ev: &SseEvent) {
+        let Ok(data) = serde_json::from_str::<Value>(&ev.data) else {
+            tracing::debug!(event = %ev.event, "ignoring an event with malformed data");
+            return;
+        };
+        match ev.event.as_str() {
+            "kill_switch" => drop(self.tx.send(HubEvent::KillSwitch(Arc::new(data)))),
+            "decision" => self.publish_decision(&data),
+            _ => {}
+        }
+    }
+
+    fn publish_decision(&self, data: &Value) {
         let id = match data.get("action_id").or_else(|| data.get("id")) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => return,
         };
         let _ = self.tx.send(HubEvent::Decision { action_id: id });
+    }
+}
+
+/// The reader task: connect, read until the stream ends, reconnect after a pause — while
+/// anyone listens.
+async fn read_loop(hub: Arc<EventHub>) {
+    loop {
+        match hub.transport.open_stream(STREAM_PATH).await {
+            Ok(resp) => {
+                tracing::debug!("push stream connected");
+                hub.set_connected(true);
+                let end = read_events(&hub, resp).await;
+                hub.set_connected(false);
+                tracing::debug!(reason = %end, "push stream ended; polling meanwhile");
+            }
+            Err(Error::NotFound { .. }) => {
+                tracing::debug!("no push stream on this server; polling");
+                hub.unsupported.store(true, Ordering::Release);
+                hub.reading.store(false, Ordering::Release);
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "push stream unavailable; polling"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(hub.retry) => {}
+            _ = hub.tx.closed() => {}
+        }
+        if !hub.keep_reading() {
+            return;
+        }
+    }
+}
+
+/// Read events until the stream ends, errors, goes idle, or nobody has listened for
+/// [`LINGER`] (an approval wait stops listening while it re-reads the status: the stream is
+/// kept for the next wait).
+async fn read_events(hub: &EventHub, mut resp: reqwest::Response) -> String {
+    let mut parser = SseParser::default();
+    let mut unheard_until: Option<tokio::time::Instant> = None;
+    loop {
+        let linger =
+            tokio::time::sleep_until(unheard_until.unwrap_or_else(tokio::time::Instant::now));
+        let chunk = tokio::select! {
+            c = tokio::time::timeout(IDLE, resp.chunk()) => c,
+            () = hub.tx.closed(), if unheard_until.is_none() => {
+                unheard_until = Some(tokio::time::Instant::now() + LINGER);
+                continue;
+            }
+            () = linger, if unheard_until.is_some() => {
+                if hub.tx.receiver_count() == 0 {
+                    return "nobody listens".into();
+                }
+                unheard_until = None;
+                continue;
+            }
+        };
+        let bytes = match chunk {
+            Err(_) => return "idle timeout".into(),
+            Ok(Err(e)) => return format!("stream error: {e}"),
+            Ok(Ok(None)) => return "stream closed by the server".into(),
+            Ok(Ok(Some(b))) => b,
+        };
+        for ev in parser.feed(&bytes) {
+            hub.publish(&ev);
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use crate::action::AgentAction;
 use crate::backend::{Backend, BoxFuture};
 use crate::background;
+use crate::config::Config;
 use crate::decision::AuthorizationDecision;
 use crate::error::{Error, Result};
 use crate::events::{EventHub, HubEvent};
@@ -30,19 +31,21 @@ pub(crate) struct HttpBackend {
 }
 
 impl HttpBackend {
-    pub(crate) fn new(
-        transport: Arc<Transport>,
-        poll_interval: Duration,
-        agent_id: Option<String>,
-    ) -> Result<Self> {
+    pub(crate) fn new(transport: Arc<Transport>, config: &Config) -> Result<Self> {
         let (tx, rx) = mpsc::channel(REPORT_QUEUE);
         background::spawn(deliver_reports(Arc::clone(&transport), rx))?;
+        // The stream is reopened at the kill-switch watch's pace after it ended or failed.
+        let events = EventHub::new(
+            Arc::clone(&transport),
+            config.event_stream,
+            config.kill_switch_interval,
+        );
         Ok(HttpBackend {
             transport,
-            events: Arc::new(EventHub::default()),
-            poll_interval,
+            events: Arc::new(events),
+            poll_interval: config.poll_interval,
             reports: tx,
-            agent_id: agent_id.filter(|a| !a.trim().is_empty()),
+            agent_id: config.agent_id.clone().filter(|a| !a.trim().is_empty()),
         })
     }
 }
@@ -73,7 +76,7 @@ pub(crate) async fn send_outcome(
     };
     let key = format!("{id}:{verb}");
     transport
-        .send_here(
+        .send_on_current_runtime(
             Call::post(&["api", "agent-action", id, verb], Some(outcome.body(id))).idempotent(key),
         )
         .await
@@ -95,7 +98,7 @@ impl Backend for HttpBackend {
         });
         Box::pin(async move {
             let call = call.map_err(|e| Error::Protocol(format!("cannot encode action: {e}")))?;
-            let body = self.transport.send(call).await?;
+            let body = self.transport.send_from_caller(call).await?;
             parse_decision(&body)
         })
     }
@@ -104,7 +107,7 @@ impl Backend for HttpBackend {
         Box::pin(async move {
             let body = self
                 .transport
-                .send(Call::get(&["api", "v1", "actions", action_id, "status"]))
+                .send_from_caller(Call::get(&["api", "v1", "actions", action_id, "status"]))
                 .await?;
             parse_decision(&body)
         })
@@ -132,7 +135,7 @@ impl Backend for HttpBackend {
             if let Some(agent) = &self.agent_id {
                 call = call.query("agent_id", agent);
             }
-            let body = self.transport.send(call).await?;
+            let body = self.transport.send_from_caller(call).await?;
             parse_kill_switch(&body)
         })
     }
@@ -143,19 +146,21 @@ impl Backend for HttpBackend {
         let id = action_id.to_owned();
         Box::pin(async move {
             let _ = background::run(async move {
-                if !events.connected() {
-                    tokio::time::sleep(remaining.min(poll)).await;
-                    return Ok(());
-                }
-                // Pushed decisions wake us at once; a slow safety poll covers missed events.
-                let mut rx = events.subscribe();
-                let wait = remaining.min(poll.saturating_mul(5));
-                let _ = tokio::time::timeout(wait, async {
+                // The client's push stream, started here if nothing needed it yet. Connected:
+                // pushed decisions wake us at once, a slow safety poll covers missed events.
+                // Not (yet) connected: poll, or re-read as soon as it connects.
+                let mut rx = events.listen();
+                let wait = if events.connected() {
+                    poll.saturating_mul(5)
+                } else {
+                    poll
+                };
+                let _ = tokio::time::timeout(remaining.min(wait), async {
                     loop {
                         match rx.recv().await {
                             Ok(HubEvent::Decision { action_id }) if action_id == id => break,
-                            Ok(HubEvent::Decision { .. }) => continue,
-                            Ok(HubEvent::Disconnected) | Err(_) => break,
+                            Ok(HubEvent::Decision { .. } | HubEvent::KillSwitch(_)) => continue,
+                            Ok(HubEvent::Connected | HubEvent::Disconnected) | Err(_) => break,
                         }
                     }
                 })
@@ -172,7 +177,7 @@ impl Backend for HttpBackend {
                 .map_err(|e| Error::Protocol(format!("cannot encode action: {e}")))?;
             let answer = self
                 .transport
-                .send(
+                .send_from_caller(
                     Call::post(&["api", "v1", "actions", "submit"], Some(body))
                         .idempotent(record.action_id.clone()),
                 )

@@ -1,6 +1,8 @@
-//! The kill switch: a local flag every evaluation reads first (one atomic load), and the watch
-//! that keeps it current — the push stream `GET /api/v1/events/stream` when the server offers
-//! it, polling `GET /api/sdk/kill-switch/status` otherwise.
+//! The kill switch: a local flag every evaluation reads first (one atomic load, through
+//! [`KillSwitch::check`]), and the watch that keeps it current. The watch polls
+//! `GET /api/sdk/kill-switch/status?agent_id=` and listens to the client's push stream
+//! ([`EventHub`]) when the backend has one: pushed `kill_switch` events set the flag at once,
+//! and the timer stops while the stream is connected.
 //!
 //! When the watch keeps failing (`kill_switch_failure_limit` consecutive failures), a
 //! fail-closed client blocks itself and logs why; a fail-open client only warns. The block
@@ -8,21 +10,49 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::client::Inner;
-use crate::config::FailMode;
-use crate::error::Error;
-use crate::events::SseParser;
+use crate::backend::Backend;
+use crate::config::{Config, FailMode};
+use crate::error::{Error, Result};
+use crate::events::{EventHub, HubEvent};
 use crate::wire::KillSwitchStatus;
 
 /// Why the flag is set.
-const NONE: u8 = 0;
-const SERVER: u8 = 1;
-const WATCH_FAILED: u8 = 2;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Source {
+    None = 0,
+    /// The server said so (a status or a pushed event).
+    Server = 1,
+    /// `AscendClient::trigger_kill_switch` (or the test double).
+    Local = 2,
+    /// The watch could not read the status (fail-closed client).
+    WatchFailed = 3,
+}
+
+impl Source {
+    fn from_u8(v: u8) -> Source {
+        match v {
+            1 => Source::Server,
+            2 => Source::Local,
+            3 => Source::WatchFailed,
+            _ => Source::None,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Source::None => "none",
+            Source::Server => "server",
+            Source::Local => "local trigger",
+            Source::WatchFailed => "kill-switch status unavailable",
+        }
+    }
+}
 
 /// The local kill-switch flag.
 #[derive(Debug, Default)]
@@ -30,9 +60,9 @@ pub(crate) struct KillSwitch {
     blocked: AtomicBool,
     source: AtomicU8,
     reason: Mutex<String>,
-    pub(crate) generation: AtomicU64,
-    pub(crate) wake: Arc<Notify>,
-    pub(crate) watching: AtomicBool,
+    generation: AtomicU64,
+    wake: Arc<Notify>,
+    watching: AtomicBool,
 }
 
 impl KillSwitch {
@@ -41,51 +71,75 @@ impl KillSwitch {
         self.blocked.load(Ordering::Acquire)
     }
 
+    /// The guard every entry point runs first: `Err(Error::KillSwitch)` when blocked (no
+    /// network). The refusal is logged at debug with what set the flag.
+    #[inline]
+    pub fn check(&self) -> Result<()> {
+        if !self.is_blocked() {
+            return Ok(());
+        }
+        let error = self.error();
+        tracing::debug!(set_by = self.source().describe(), error = %error, "call refused locally");
+        Err(error)
+    }
+
     pub fn reason(&self) -> String {
         self.reason.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    pub fn error(&self) -> Error {
+    fn error(&self) -> Error {
         Error::KillSwitch {
             reason: self.reason(),
         }
     }
 
-    fn set(&self, blocked: bool, source: u8, reason: String) {
+    fn source(&self) -> Source {
+        Source::from_u8(self.source.load(Ordering::Acquire))
+    }
+
+    fn set(&self, blocked: bool, source: Source, reason: String) {
         if let Ok(mut r) = self.reason.lock() {
             *r = reason;
         }
-        self.source
-            .store(if blocked { source } else { NONE }, Ordering::Release);
+        let source = if blocked { source } else { Source::None };
+        self.source.store(source as u8, Ordering::Release);
         self.blocked.store(blocked, Ordering::Release);
     }
 
-    /// Apply a status from the server.
+    /// Apply a status from the server (it replaces a block of any source).
     pub fn apply(&self, status: &KillSwitchStatus) {
-        let was = self.is_blocked();
+        let was = self.source();
         if status.blocked {
             let reason = status
                 .reason
                 .clone()
                 .unwrap_or_else(|| "kill switch activated".to_owned());
-            if !was {
+            if was != Source::Server {
                 tracing::warn!(reason = %reason, "kill switch activated: governed actions are blocked");
             }
-            self.set(true, SERVER, reason);
-        } else if was {
-            tracing::info!("kill switch released: governed actions may run again");
-            self.set(false, NONE, String::new());
+            self.set(true, Source::Server, reason);
+        } else if was != Source::None {
+            match was {
+                Source::WatchFailed => tracing::info!(
+                    "kill-switch status readable again: the fail-closed block is lifted"
+                ),
+                _ => tracing::info!(
+                    set_by = was.describe(),
+                    "kill switch released: governed actions may run again"
+                ),
+            }
+            self.set(false, Source::None, String::new());
         }
     }
 
-    /// Block locally (tests, the test double, watch failure).
+    /// Block locally (tests, the test double).
     pub fn trigger(&self, reason: impl Into<String>) {
-        self.set(true, SERVER, reason.into());
+        self.set(true, Source::Local, reason.into());
     }
 
     /// Release a local block.
     pub fn release(&self) {
-        self.set(false, NONE, String::new());
+        self.set(false, Source::None, String::new());
     }
 
     fn block_for_watch_failure(&self, failures: u32, error: &Error) {
@@ -97,19 +151,29 @@ impl KillSwitch {
              fail-closed client blocks until the status can be read"
         );
         tracing::error!(failures, error = %error, "{reason}");
-        self.set(true, WATCH_FAILED, reason);
+        self.set(true, Source::WatchFailed, reason);
     }
 }
 
-/// Start the watch task for `inner` (no-op when running).
-pub(crate) fn start(inner: &Arc<Inner>) {
-    let kill = &inner.kill;
+/// What the watch works on (the client's state, which the watch holds weakly).
+pub(crate) trait Watched: Send + Sync + 'static {
+    fn kill_switch(&self) -> &KillSwitch;
+    fn config(&self) -> &Config;
+    fn backend(&self) -> &dyn Backend;
+    /// The client's push stream, when its backend has one.
+    fn events(&self) -> Option<&Arc<EventHub>>;
+    /// The service answered (queued fail-open records may be delivered now).
+    fn answered(self: &Arc<Self>);
+}
+
+/// Start the watch task (no-op when running).
+pub(crate) fn start<W: Watched>(host: &Arc<W>) {
+    let kill = host.kill_switch();
     if kill.watching.swap(true, Ordering::AcqRel) {
         return;
     }
     let generation = kill.generation.fetch_add(1, Ordering::AcqRel) + 1;
-    let weak = Arc::downgrade(inner);
-    if let Err(e) = crate::background::spawn(watch(weak, generation)) {
+    if let Err(e) = crate::background::spawn(watch(Arc::downgrade(host), generation)) {
         kill.watching.store(false, Ordering::Release);
         tracing::error!(error = %e, "cannot start the kill-switch watch");
     }
@@ -123,152 +187,108 @@ pub(crate) fn stop(kill: &KillSwitch) {
     }
 }
 
-fn current(weak: &Weak<Inner>, generation: u64) -> Option<Arc<Inner>> {
-    let inner = weak.upgrade()?;
-    (inner.kill.generation.load(Ordering::Acquire) == generation).then_some(inner)
+fn current<W: Watched>(weak: &Weak<W>, generation: u64) -> Option<Arc<W>> {
+    let host = weak.upgrade()?;
+    (host.kill_switch().generation.load(Ordering::Acquire) == generation).then_some(host)
 }
 
-async fn watch(weak: Weak<Inner>, generation: u64) {
+async fn watch<W: Watched>(weak: Weak<W>, generation: u64) {
+    // Listening first: the stream's reader starts now if nobody needed it yet.
+    let mut events = current(&weak, generation).and_then(|h| h.events().map(EventHub::listen));
     let mut failures = 0u32;
-    let mut stream_supported = true;
-    let mut stream_retry_at = tokio::time::Instant::now();
     loop {
-        let Some(inner) = current(&weak, generation) else {
+        let Some(host) = current(&weak, generation) else {
             return;
         };
-        let interval = inner.config.kill_switch_interval;
-
-        // 1. Poll once (also the initial sync before listening to the stream).
-        match inner.backend.kill_switch_status().await {
+        // Poll (also the sync before relying on the stream, and after it broke).
+        match host.backend().kill_switch_status().await {
             Ok(status) => {
                 failures = 0;
-                inner.kill.apply(&status);
-                inner.maybe_flush();
+                host.kill_switch().apply(&status);
+                host.answered();
             }
             Err(e) => {
                 failures += 1;
-                note_failure(&inner, failures, &e);
+                note_failure(&*host, failures, &e);
             }
         }
-
-        // 2. Listen to the push stream while it works.
-        let use_stream = inner.config.event_stream
-            && stream_supported
-            && failures == 0
-            && tokio::time::Instant::now() >= stream_retry_at;
-        if let (true, Some(http)) = (use_stream, inner.http.clone()) {
-            drop(inner);
-            match http
-                .transport
-                .open_stream(&["api", "v1", "events", "stream"])
-                .await
-            {
-                Ok(resp) => {
-                    tracing::debug!("kill-switch watch: push stream connected");
-                    http.events.set_connected(true);
-                    let end = read_stream(resp, &weak, generation, &http.events).await;
-                    http.events.set_connected(false);
-                    tracing::debug!(reason = %end, "kill-switch watch: push stream ended; polling");
-                    stream_retry_at = tokio::time::Instant::now() + interval;
-                    // Re-sync by polling right away.
-                    continue;
-                }
-                Err(Error::NotFound { .. }) => {
-                    tracing::debug!(
-                        "no push stream on this server; polling the kill-switch status"
-                    );
-                    stream_supported = false;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "push stream unavailable; polling");
-                    stream_retry_at = tokio::time::Instant::now() + interval;
-                }
-            }
-        } else {
-            drop(inner);
-        }
-
-        // 3. Sleep until the next poll (or a stop).
-        let Some(inner) = current(&weak, generation) else {
+        // While the stream is connected (and the last poll worked) only its events matter.
+        let pushed = failures == 0 && host.events().is_some_and(|h| h.connected());
+        let interval = (!pushed).then_some(host.config().kill_switch_interval);
+        drop(host);
+        if !wait(&weak, generation, &mut events, interval).await {
             return;
-        };
-        let wake = Arc::clone(&inner.kill.wake);
-        drop(inner);
-        let notified = wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if current(&weak, generation).is_none() {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = notified => {}
         }
     }
 }
 
-fn note_failure(inner: &Inner, failures: u32, e: &Error) {
+/// Wait until the next poll is due: the interval is over (`None`: no timer), the stream
+/// connected or broke (re-sync), or events were lost. Pushed kill-switch events are applied
+/// meanwhile. False when the watch was stopped.
+async fn wait<W: Watched>(
+    weak: &Weak<W>,
+    generation: u64,
+    events: &mut Option<broadcast::Receiver<HubEvent>>,
+    interval: Option<std::time::Duration>,
+) -> bool {
+    let Some(wake) = current(weak, generation).map(|h| Arc::clone(&h.kill_switch().wake)) else {
+        return false;
+    };
+    let notified = wake.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    let timer = tokio::time::sleep(interval.unwrap_or_default());
+    tokio::pin!(timer);
+    loop {
+        if current(weak, generation).is_none() {
+            return false;
+        }
+        let event = tokio::select! {
+            () = &mut timer, if interval.is_some() => return true,
+            () = &mut notified => return false,
+            ev = recv(events) => ev,
+        };
+        match event {
+            Ok(HubEvent::KillSwitch(data)) => {
+                let Some(host) = current(weak, generation) else {
+                    return false;
+                };
+                if let Some(status) = kill_switch_event(&data, host.config().agent_id()) {
+                    host.kill_switch().apply(&status);
+                }
+            }
+            Ok(HubEvent::Decision { .. }) => {}
+            Ok(HubEvent::Connected | HubEvent::Disconnected) | Err(RecvError::Lagged(_)) => {
+                return true;
+            }
+            Err(RecvError::Closed) => {
+                *events = None;
+                return true;
+            }
+        }
+    }
+}
+
+/// The next event, or never when there is no stream.
+async fn recv(
+    events: &mut Option<broadcast::Receiver<HubEvent>>,
+) -> std::result::Result<HubEvent, RecvError> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn note_failure<W: Watched>(host: &W, failures: u32, e: &Error) {
     tracing::warn!(failures, error = %e, "kill-switch status check failed");
-    if failures >= inner.config.kill_switch_failure_limit {
-        match inner.config.fail_mode {
-            FailMode::Closed => inner.kill.block_for_watch_failure(failures, e),
+    let config = host.config();
+    if failures >= config.kill_switch_failure_limit {
+        match config.fail_mode {
+            FailMode::Closed => host.kill_switch().block_for_watch_failure(failures, e),
             FailMode::Open => tracing::warn!(
                 failures,
                 "kill-switch status unavailable; fail-open client keeps running"
             ),
-        }
-    }
-}
-
-/// Read events until the stream ends, errors, goes idle, or the watch is stopped.
-async fn read_stream(
-    mut resp: reqwest::Response,
-    weak: &Weak<Inner>,
-    generation: u64,
-    events: &crate::events::EventHub,
-) -> String {
-    let mut parser = SseParser::default();
-    // Servers send keep-alive comments; silence this long means the stream is dead.
-    let idle = Duration::from_secs(60);
-    loop {
-        let Some(inner) = current(weak, generation) else {
-            return "watch stopped".into();
-        };
-        let wake = Arc::clone(&inner.kill.wake);
-        drop(inner);
-        let notified = wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if current(weak, generation).is_none() {
-            return "watch stopped".into();
-        }
-        let chunk = tokio::select! {
-            c = tokio::time::timeout(idle, resp.chunk()) => c,
-            _ = notified => return "watch stopped".into(),
-        };
-        let bytes = match chunk {
-            Err(_) => return "idle timeout".into(),
-            Ok(Err(e)) => return format!("stream error: {e}"),
-            Ok(Ok(None)) => return "stream closed by server".into(),
-            Ok(Ok(Some(b))) => b,
-        };
-        for ev in parser.feed(&bytes) {
-            let Ok(data) = serde_json::from_str::<Value>(&ev.data) else {
-                tracing::debug!(event = %ev.event, "ignoring an event with malformed data");
-                continue;
-            };
-            match ev.event.as_str() {
-                "kill_switch" => {
-                    let Some(inner) = current(weak, generation) else {
-                        return "watch stopped".into();
-                    };
-                    if let Some(status) = kill_switch_event(&data, inner.config.agent_id()) {
-                        inner.kill.apply(&status);
-                    }
-                }
-                "decision" => events.publish_decision(&data),
-                _ => {}
-            }
         }
     }
 }
@@ -323,8 +343,20 @@ mod tests {
             ..Default::default()
         });
         assert!(k.is_blocked());
-        assert!(matches!(k.error(), Error::KillSwitch { reason } if reason == "incident"));
+        assert!(matches!(k.check(), Err(Error::KillSwitch { reason }) if reason == "incident"));
+        assert_eq!(k.source(), Source::Server);
         k.apply(&KillSwitchStatus::default());
         assert!(!k.is_blocked());
+        assert!(k.check().is_ok());
+        assert_eq!(k.source(), Source::None);
+
+        k.trigger("drill");
+        assert_eq!(k.source(), Source::Local);
+        k.block_for_watch_failure(3, &Error::Protocol("x".into()));
+        assert_eq!(k.source(), Source::Local, "an existing block is kept");
+        k.release();
+        k.block_for_watch_failure(3, &Error::Protocol("x".into()));
+        assert_eq!(k.source(), Source::WatchFailed);
+        assert!(k.reason().contains("unavailable after 3"));
     }
 }

@@ -54,8 +54,10 @@
 //! | [`trace`] | the W3C `traceparent` sent with every governance request |
 //! | [`wire`] | response bodies shared with `ascend-server` |
 //!
-//! Internals: `transport` (one HTTP exchange, status → error), `retry` (backoff, Retry-After),
-//! `circuit` (circuit breaker), `kill_switch` (flag and watch), `events` (push stream),
+//! Internals: `transport` (one HTTP call: builder, TLS, headers and signing, retries),
+//! `response` (status and body → JSON or error), `retry` (backoff, Retry-After), `circuit`
+//! (circuit breaker), `kill_switch` (flag and watch), `events` (the client's one push stream,
+//! heard by the watch and approval waits), `http` (the HTTP backend),
 //! `outcome` (outcome and fail-open records), `lifecycle` (reporting how an allowed call
 //! ended, shared by `#[governed]` and the MCP guard), `background` (the client's own runtime).
 
@@ -81,6 +83,7 @@ pub mod operations;
 mod outcome;
 pub mod redact;
 pub mod request_map;
+mod response;
 mod retry;
 pub mod signing;
 pub mod testing;

@@ -276,20 +276,16 @@ fn not_found_or_conflict_is_duplicate(e: &Error) -> bool {
 
 impl AscendClient {
     fn transport(&self) -> Result<&Arc<Transport>> {
-        self.inner
-            .http
-            .as_ref()
-            .map(|h| &h.transport)
-            .ok_or_else(|| {
-                Error::Configuration(format!(
-                    "this operation needs the HTTP backend (the client uses the {} backend)",
-                    self.inner.backend.name()
-                ))
-            })
+        self.inner.http().map(|h| &h.transport).ok_or_else(|| {
+            Error::Configuration(format!(
+                "this operation needs the HTTP backend (the client uses the {} backend)",
+                self.inner.backend.name()
+            ))
+        })
     }
 
     async fn call(&self, call: Call) -> Result<Value> {
-        let v = self.transport()?.send(call).await?;
+        let v = self.transport()?.send_from_caller(call).await?;
         self.inner.maybe_flush();
         Ok(v)
     }
@@ -489,9 +485,7 @@ impl AscendClient {
     /// checked first, an allowed decision has `execution_allowed = true`, and only `approved`
     /// (or no status with `success` true and no approval required) is allowed.
     pub async fn evaluate_mcp_action(&self, action: McpAction) -> Result<AuthorizationDecision> {
-        if self.is_blocked() {
-            return Err(self.inner.kill.error());
-        }
+        self.check_kill_switch()?;
         let action_type = action
             .action_type
             .clone()

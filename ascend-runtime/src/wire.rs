@@ -105,7 +105,7 @@ pub struct ErrorBody {
 }
 
 impl DecisionBody {
-    /// The decision this body carries, as [`AuthorizationDecision::from_json`] reads the same
+    /// The decision this body carries, as [`crate::AuthorizationDecision::from_json`] reads the same
     /// body from the wire, without the JSON round trip (in-process backends).
     pub fn to_decision(&self) -> crate::AuthorizationDecision {
         let mut d = crate::AuthorizationDecision::new(self.action_id.to_string(), self.decision);

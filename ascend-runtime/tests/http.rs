@@ -722,6 +722,70 @@ async fn push_stream_delivers_kill_switch_and_decisions() {
     client.stop_kill_switch_watch();
 }
 
+/// An approval wait opens the client's push stream itself: no kill-switch watch is running,
+/// the poll interval is long, and the pushed decision still ends the wait at once. When the
+/// wait is over nobody listens, and the stream is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_wait_uses_the_push_stream_without_the_watch() {
+    let server = Server::start().await;
+    server.enable_stream();
+    let client = server
+        .client()
+        .event_stream(true)
+        .poll_interval(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    server.script(SUBMIT, [Reply::decision(31, "pending")]);
+    server.script(
+        "GET /api/v1/actions/31/status",
+        [
+            Reply::decision(31, "pending"),
+            Reply::decision(31, "pending"),
+        ],
+    );
+    server.default(
+        "GET /api/v1/actions/31/status",
+        Reply::decision(31, "allowed"),
+    );
+    let c = client.clone();
+    let waiter = tokio::spawn(async move {
+        c.authorize(action(), EvaluateOptions::wait(Duration::from_secs(60)))
+            .await
+    });
+    // The wait connected the stream and re-read the status once connected.
+    eventually(Duration::from_secs(5), || {
+        server.stream_clients() == 1 && server.count("GET /api/v1/actions/31/status") == 2
+    })
+    .await;
+    assert_eq!(
+        server.count("GET /api/sdk/kill-switch/status"),
+        0,
+        "no watch"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let pushed = Instant::now();
+    server.push(
+        "decision",
+        json!({"action_id": "31", "decision": "allowed"}),
+    );
+    let d = waiter.await.unwrap().unwrap();
+    assert!(d.is_allowed());
+    assert!(
+        pushed.elapsed() < Duration::from_secs(5),
+        "decision took {:?} (the poll interval is 30 s)",
+        pushed.elapsed()
+    );
+    assert_eq!(server.count("GET /api/v1/events/stream"), 1);
+    // Nobody listens any more: the reader closes the stream after 5 s (the server notices on
+    // its next write).
+    eventually(Duration::from_secs(15), || {
+        server.push("decision", json!({"action_id": "0"}));
+        server.stream_clients() == 0
+    })
+    .await;
+    drop(client);
+}
+
 #[tokio::test]
 async fn stream_404_falls_back_to_polling() {
     let server = Server::start().await; // stream disabled: 404
@@ -740,6 +804,30 @@ async fn stream_404_falls_back_to_polling() {
         server.count("GET /api/v1/events/stream"),
         1,
         "404 is not retried"
+    );
+
+    // Approval waits poll too (the client remembers the 404; with `?agent_id=` on the watch).
+    server.script(SUBMIT, [Reply::decision(41, "pending")]);
+    server.script(
+        "GET /api/v1/actions/41/status",
+        [Reply::decision(41, "pending")],
+    );
+    server.default(
+        "GET /api/v1/actions/41/status",
+        Reply::decision(41, "allowed"),
+    );
+    let d = client
+        .authorize(action(), EvaluateOptions::wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(d.is_allowed());
+    assert_eq!(server.count("GET /api/v1/actions/41/status"), 2);
+    assert_eq!(server.count("GET /api/v1/events/stream"), 1);
+    assert!(
+        server
+            .seen_on("GET /api/sdk/kill-switch/status")
+            .iter()
+            .all(|p| p.query.as_deref() == Some("agent_id=agent-1"))
     );
     client.stop_kill_switch_watch();
 }

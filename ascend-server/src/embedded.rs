@@ -158,6 +158,52 @@ impl Embedded {
 }
 
 /// A person working in the same process as the agents: reviewer or operator.
+///
+/// With [`Embedded`] it is the kit for integration tests of your own agent: the real
+/// control plane (engines, policies, approvals, kill switch, audit) in the test's process, and
+/// the people who decide. Compiled and run by `cargo test -p ascend-server --doc`:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ascend_runtime::{AscendClient, Error, global::scope, governed};
+/// use ascend_server::Embedded;
+///
+/// #[governed(action_type = "database.write", resource = "customers",
+///            risk_indicators(pii_involved = true, data_classification = "pii"))]
+/// async fn update_customer(id: &str) -> Result<String, Error> {
+///     Ok(format!("{id} updated"))
+/// }
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?; // a throw-away database per test
+/// let embedded = Embedded::open(dir.path().join("ascend.db"))?;
+/// let client = AscendClient::builder().ignore_env().agent_id("billing-agent")
+///     .build_with_backend(Arc::new(embedded.clone()))?;
+/// let (alice, olivia) = (embedded.reviewer("alice"), embedded.operator("olivia"));
+///
+/// // A PII write waits for a human: the test approves it…
+/// let call = tokio::spawn(scope(client.clone(), update_customer("c-1")));
+/// let pending = alice.next_pending(Duration::from_secs(10)).await?.expect("a pending action");
+/// alice.approve(pending.id, Some("checked")).await?;
+/// assert_eq!(call.await??, "c-1 updated");
+///
+/// // …or denies it.
+/// let call = tokio::spawn(scope(client.clone(), update_customer("c-2")));
+/// let pending = alice.next_pending(Duration::from_secs(10)).await?.expect("a pending action");
+/// alice.deny(pending.id, "not this customer").await?;
+/// assert!(matches!(call.await?, Err(Error::Denied(_))));
+///
+/// // An operator halts the agent: refused at once, until resumed.
+/// olivia.halt(Some("billing-agent"), "incident 7").await?;
+/// let refused = scope(client.clone(), update_customer("c-3")).await;
+/// assert!(matches!(refused, Err(Error::KillSwitch { .. })));
+/// olivia.resume(Some("billing-agent")).await?;
+/// assert!(alice.verify_audit().await?.ok);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Reviewer {
     governance: Governance,
@@ -173,6 +219,27 @@ impl Reviewer {
             ..ActionFilter::default()
         })
         .await
+    }
+
+    /// Wait (at most `timeout`) until an action of the organisation is pending, and return the
+    /// oldest one; `None` when none came in time. It wakes on the service's own events, so an
+    /// integration test can start a governed call in a task and decide it here, without sleeps.
+    pub async fn next_pending(&self, timeout: Duration) -> Result<Option<ActionRecord>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Listening before looking: a submit between the two still wakes us.
+            let mut events = self.governance.subscribe();
+            if let Some(oldest) = self.pending().await?.pop() {
+                return Ok(Some(oldest));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            // Any event (or a lost one: a slow safety re-check) is a reason to look again.
+            let wake = deadline.min(now + Duration::from_millis(250));
+            let _ = tokio::time::timeout_at(wake, events.recv()).await;
+        }
     }
 
     /// One action of the organisation.

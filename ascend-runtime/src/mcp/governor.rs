@@ -181,13 +181,8 @@ impl McpGovernor {
         if !cfg.is_governed(tool_name) {
             return Ok(ToolPermit::ungoverned());
         }
-        if client.is_blocked() {
-            return Err(self.refuse(
-                tool_name,
-                Error::KillSwitch {
-                    reason: "the kill switch is active for this agent".to_owned(),
-                },
-            ));
+        if let Err(e) = client.check_kill_switch() {
+            return Err(self.refuse(tool_name, e));
         }
         let action = self.build_action(tool_name, tool, arguments);
         let opts = EvaluateOptions {
