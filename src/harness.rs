@@ -232,6 +232,7 @@ impl Operator {
         let conn = Conn {
             api_url: base_url.to_owned(),
             api_key: Some(api_key.to_owned()),
+            ca_cert: None,
         };
         Ok(Operator {
             client: Client::new(&conn)?,
