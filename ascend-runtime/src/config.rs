@@ -14,6 +14,7 @@
 //! | `ASCEND_ENVIRONMENT` | `X-Environment` | `production` |
 //! | `ASCEND_FAIL_MODE` | `closed` or `open` | `closed` |
 //! | `ASCEND_SIGNING_SECRET` | HMAC request signing | none |
+//! | `ASCEND_CA_CERT` | PEM file of CA certificates trusted besides the public roots | none |
 //! | `ASCEND_TIMEOUT_SECS` | per-attempt timeout (seconds, may be fractional) | 5 |
 //! | `ASCEND_MAX_RETRIES` | retries after the first attempt | 3 |
 
@@ -183,6 +184,8 @@ pub struct Config {
     pub(crate) kill_switch_failure_limit: u32,
     pub(crate) event_stream: bool,
     pub(crate) fail_open_queue_capacity: usize,
+    /// CA certificates trusted besides the public (webpki) roots.
+    pub(crate) extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for Config {
@@ -211,6 +214,7 @@ impl Default for Config {
             kill_switch_failure_limit: 3,
             event_stream: true,
             fail_open_queue_capacity: 1000,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -301,6 +305,7 @@ pub struct ClientBuilder {
     kill_switch: Option<(Duration, u32)>,
     event_stream: Option<bool>,
     fail_open_queue_capacity: Option<usize>,
+    ca_cert: Option<std::path::PathBuf>,
     ignore_env: bool,
 }
 
@@ -408,6 +413,13 @@ impl ClientBuilder {
     /// it, and heard by both. Without it (or on a server without the stream) both poll.
     pub fn event_stream(mut self, enabled: bool) -> Self {
         self.event_stream = Some(enabled);
+        self
+    }
+    /// Trust the CA certificates of this PEM file besides the public roots (`ASCEND_CA_CERT`):
+    /// a self-hosted server whose certificate comes from a private CA. Read when the client
+    /// is built; an unreadable file or one without a certificate is a configuration error.
+    pub fn ca_certificate_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_cert = Some(path.into());
         self
     }
     /// Capacity of the fail-open record queue (default 1000).
@@ -535,8 +547,35 @@ impl ClientBuilder {
             fail_open_queue_capacity: self
                 .fail_open_queue_capacity
                 .unwrap_or(d.fail_open_queue_capacity),
+            extra_roots: match self
+                .ca_cert
+                .or_else(|| env("ASCEND_CA_CERT").map(Into::into))
+            {
+                Some(path) => read_ca_file(&path)?,
+                None => Vec::new(),
+            },
         })
     }
+}
+
+/// Every PEM certificate of a CA file (at least one).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bad = |why: String| {
+        Error::Configuration(format!(
+            "CA certificate file {} (ASCEND_CA_CERT): {why}",
+            path.display()
+        ))
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(format!("{e:?}")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("{e:?}")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    Ok(certs)
 }
 
 fn parse_secs(name: &str, value: &str) -> Result<Duration> {

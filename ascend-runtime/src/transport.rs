@@ -114,11 +114,17 @@ pub(crate) fn correlation_id() -> String {
     format!("asc_{}", &u[..16])
 }
 
-fn tls_config() -> Result<rustls::ClientConfig> {
+fn tls_config(config: &Config) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let (_, unusable) = roots.add_parsable_certificates(config.extra_roots.iter().cloned());
+    if unusable > 0 {
+        return Err(Error::Configuration(format!(
+            "{unusable} certificate(s) of ASCEND_CA_CERT cannot be used as a trust anchor"
+        )));
+    }
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Configuration(format!("TLS set-up failed: {e}")))?
@@ -144,7 +150,7 @@ impl Transport {
         let base = config.api_url.clone();
         let origin = base.origin();
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
+            .tls_backend_preconfigured(tls_config(config)?)
             .connect_timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {

@@ -201,3 +201,46 @@ fn the_command_line_serves_and_reaches_https() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("tls_key"), "{err}");
 }
+
+/// The Rust runtime over HTTPS: a private CA trusted with `ca_certificate_file`, refused (a TLS
+/// error, never a fail-open decision) without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_client_trusts_a_private_ca_when_told() {
+    use ascend_runtime::{AgentAction, AscendClient, Error, EvaluateOptions, FailMode};
+    let h = harness_with(|c| c.tls = Some(files())).await;
+    let builder = || {
+        AscendClient::builder()
+            .ignore_env()
+            .api_url(h.server.base_url())
+            .api_key(h.agent.clone())
+            .agent_id("tls-runtime")
+            .max_retries(0)
+    };
+    let trusted = builder()
+        .ca_certificate_file(data("ca.pem"))
+        .build()
+        .unwrap();
+    let action = || AgentAction::new("database.read", "product_catalog");
+    let d = trusted
+        .authorize(action(), EvaluateOptions::no_wait())
+        .await
+        .expect("allowed over TLS");
+    assert!(d.is_allowed());
+
+    // Without the CA the handshake fails; even a fail-open client does not run the action.
+    let untrusted = builder().fail_mode(FailMode::Open).build().unwrap();
+    let e = untrusted
+        .authorize(action(), EvaluateOptions::no_wait())
+        .await
+        .expect_err("an untrusted certificate was accepted");
+    assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+
+    // A CA file that is not PEM is a configuration error when the client is built.
+    let e = builder()
+        .ca_certificate_file(data("README.md"))
+        .build()
+        .expect_err("a non-PEM CA file was accepted");
+    assert!(matches!(e, Error::Configuration(_)), "{e:?}");
+    assert!(e.to_string().contains("README.md"), "{e}");
+    h.server.shutdown().await.unwrap();
+}
