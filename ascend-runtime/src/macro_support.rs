@@ -61,7 +61,7 @@ pub struct Meta {
 
 /// Which parameters of a [`Meta`] look secret ([`crate::redact::is_secret_name`]), worked out
 /// once per governed function instead of at every call: bit `i` for `params[i]`, and
-/// [`SecretMask::KNOWN`] once computed. Parameters past the 63rd are checked at every call.
+/// bit 63 once computed. Parameters past the 63rd are checked at every call.
 #[derive(Debug)]
 pub struct SecretMask(AtomicU64);
 
@@ -528,7 +528,7 @@ impl Gate {
 /// The future of [`Gate::run`]: polls the body inside the span, catching a panic.
 ///
 /// Written by hand (not an `async fn`) so that each expansion instantiates only this small
-/// `poll`: the span and the panic catching ([`Gate::guarded`]) are compiled once, here.
+/// `poll`: the span and the panic catching (`Gate::guarded`) are compiled once, here.
 pub struct Guarded<'g, 'b, F> {
     gate: &'g Gate,
     body: Pin<&'b mut F>,
