@@ -174,6 +174,8 @@ fn bench_async(c: &mut Criterion) {
             code_location: concat!(file!(), ":", line!()),
             wait_for_approval: true,
             approval_timeout_secs: 60,
+            params: &["customer_id", "amount"],
+            secrets: p::SecretMask::new(),
         };
         let _guard = ascend_runtime::global::install_for_thread(client.clone());
         let mut i = 0_u64;
@@ -188,9 +190,9 @@ fn bench_async(c: &mut Criterion) {
                 [
                     (
                         "customer_id",
-                        (&&p::Val("customer_id", &customer_id)).__ascend_json(),
+                        (&&p::Val(&customer_id)).__ascend_json(call.is_secret(0)),
                     ),
-                    ("amount", (&&p::Val("amount", &i)).__ascend_json()),
+                    ("amount", (&&p::Val(&i)).__ascend_json(call.is_secret(1))),
                 ],
                 [("amount", p::json(&i))],
                 [],

@@ -20,6 +20,7 @@
 //! | 6 | approval reaction of a waiting governed call, push vs polling | [`scenarios::approval`] |
 //! | 7 | audit verification rate on a 1,000,000-entry chain, bytes per entry | [`scenarios::audit`] |
 //! | 8 | server peak RSS after 1,000,000 decisions | [`scenarios::memory`] |
+//! | 9 | build time of 100 governed fns against the same fns ungoverned | [`scenarios::compile_cost`] |
 //!
 //! The library entry point is [`run`]; `tests/smoke.rs` runs it with [`Options::smoke`] under
 //! `cargo test`, so the harness cannot rot.
@@ -50,7 +51,7 @@ pub struct Options {
     pub smoke: bool,
     /// Write the markdown report here.
     pub out: Option<PathBuf>,
-    /// Run only these scenarios (1–8); the others appear as skipped.
+    /// Run only these scenarios (1–9); the others appear as skipped.
     pub only: Option<Vec<u8>>,
     /// The harness executable, re-run as a child process for the server under test and for the
     /// memory scenario. Without it the server runs in this process and the memory scenario is
@@ -118,7 +119,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     Ok(report)
 }
 
-const TITLES: [&str; 8] = [
+const TITLES: [&str; 9] = [
     "Overhead of `#[governed]` (test double answering)",
     "Embedded decision: risk + policy + audit append, in process",
     "Decisions over loopback HTTP: our runtime client → server (durable audit)",
@@ -127,6 +128,7 @@ const TITLES: [&str; 8] = [
     "Approval reaction",
     "Audit verification on a 1,000,000-entry chain",
     "Server memory after 1,000,000 decisions",
+    "Compile cost of `#[governed]`",
 ];
 
 async fn run_async(opts: &Options) -> Result<Report> {
@@ -137,7 +139,7 @@ async fn run_async(opts: &Options) -> Result<Report> {
     let mut load_peak = load_1min();
     let mut ctx = Ctx::new(opts.clone(), Plan::new(opts.smoke))?;
     let mut scenarios = Vec::new();
-    for n in 1..=8u8 {
+    for n in 1..=9u8 {
         let title = TITLES[usize::from(n - 1)].to_owned();
         let rep = if !opts.wants(n) {
             ScenarioReport {

@@ -17,7 +17,7 @@ const USAGE: &str =
 
   --out FILE     write the markdown report (e.g. BENCHMARKS.md); without it, print it
   --smoke        tiny counts, seconds in total, nothing judged (CI)
-  --only LIST    run only these scenarios (1-8)
+  --only LIST    run only these scenarios (1-9)
   --python PATH  Python for the SDK scenarios (default python3)
   --no-install   do not pip-install ascend-ai-sdk==2.7.1 when it is missing";
 
@@ -72,10 +72,10 @@ fn main() -> ExitCode {
                     .map(|s| s.trim().parse::<u8>())
                     .collect::<Result<Vec<_>, _>>()
             }) {
-                Some(Ok(list)) if list.iter().all(|n| (1..=8).contains(n)) => {
+                Some(Ok(list)) if list.iter().all(|n| (1..=9).contains(n)) => {
                     opts.only = Some(list)
                 }
-                _ => return usage("--only needs a list of scenario numbers 1-8"),
+                _ => return usage("--only needs a list of scenario numbers 1-9"),
             },
             "--python" => match it.next() {
                 Some(v) => opts.python = v,

@@ -62,7 +62,7 @@ pub(crate) fn expand(model: &Model, mut item: ItemFn) -> TokenStream {
         quote! {
             match #call.authorize(#action).await {
                 ::core::result::Result::Ok(#gate) => {
-                    let #ret = #gate.run(async move #body).await;
+                    let #ret = #gate.run(::core::pin::pin!(async move #body)).await;
                     #gate.finish(#outcome);
                     #ret
                 }
@@ -210,7 +210,8 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
     // Every parameter goes with its name to the runtime, which sends `"[REDACTED]"` without
     // serializing the value when the name looks secret (`ascend_runtime::redact`: one rule for
     // parameters, nested keys, MCP arguments and the server).
-    let params = model.params.iter().map(|p| {
+    let names = model.params.iter().map(|p| &p.name);
+    let params = model.params.iter().enumerate().map(|(i, p)| {
         let name = &p.name;
         // The binding as written, so it resolves to the argument even when the function
         // comes out of a `macro_rules!` macro. A `_name` binding is re-spanned at the call
@@ -219,7 +220,7 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
         if p.name.starts_with('_') {
             ident.set_span(Span::call_site());
         }
-        quote!((#name, (&&#private::Val(#name, &#ident)).__ascend_json()))
+        quote!((#name, (&&#private::Val(&#ident)).__ascend_json(#call.is_secret(#i))))
     });
     let entries = |entries: &[crate::args::Entry]| {
         let items = entries.iter().map(|e| {
@@ -240,9 +241,10 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
         (quote!(new), TokenStream::new())
     };
 
+    let meta = syn::Ident::new("__ASCEND_META", Span::mixed_site());
     quote! {
-        let #call = #private::Call::#constructor(
-            &#private::Meta {
+        let #call = {
+            static #meta: #private::Meta = #private::Meta {
                 action_type: #action_type,
                 tool_name: #tool_name,
                 description: #description,
@@ -250,10 +252,11 @@ fn prologue(model: &Model, item: &ItemFn, private: &TokenStream, l: &Locals) -> 
                 code_location: ::core::concat!(::core::file!(), ":", ::core::line!()),
                 wait_for_approval: #wait,
                 approval_timeout_secs: #timeout,
-            },
-            #client
-            #self_type
-        );
+                params: &[#(#names),*],
+                secrets: #private::SecretMask::new(),
+            };
+            #private::Call::#constructor(&#meta, #client #self_type)
+        };
         let #action = {
             use #private::autoref::*;
             #call.action(

@@ -153,8 +153,8 @@ use crate::shape::Model;
 ///   a non-serializable argument is never a compile error;
 /// - arguments whose names look secret (`password`, `api_key`, `token`, `auth`, `pin`, … — the
 ///   rule is `ascend_runtime::redact::is_secret_name`, shared with the MCP guard and the
-///   server) as `"[REDACTED]"`, checked at run time before the value is serialized (a secret
-///   is never serialized); values under secret-looking keys inside serialized values are
+///   server) as `"[REDACTED]"`, checked at run time (once per function, at its first call)
+///   before the value is serialized (a secret is never serialized); values under secret-looking keys inside serialized values are
 ///   redacted the same way (`ascend_runtime::redact::redact_value`, which keeps
 ///   `true`/`false`/`null`);
 /// - `self` is never sent.

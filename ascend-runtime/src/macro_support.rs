@@ -12,7 +12,9 @@ use std::borrow::Borrow;
 use std::fmt::Display;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::task::Poll;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -33,7 +35,8 @@ pub use tracing;
 /// The text sent in place of a secret-looking parameter.
 pub use crate::redact::REDACTED;
 
-/// What the attribute knows at compile time about one governed function.
+/// What the attribute knows at compile time about one governed function (a `static` per
+/// function).
 #[derive(Debug)]
 pub struct Meta {
     /// `action_type = ".."`.
@@ -50,9 +53,53 @@ pub struct Meta {
     pub wait_for_approval: bool,
     /// `approval_timeout_secs = ..` (default 60).
     pub approval_timeout_secs: u64,
+    /// The names the parameters are sent under, in the order the generated code passes them.
+    pub params: &'static [&'static str],
+    /// Which of `params` look secret: worked out at the first call, then read.
+    pub secrets: SecretMask,
+}
+
+/// Which parameters of a [`Meta`] look secret ([`crate::redact::is_secret_name`]), worked out
+/// once per governed function instead of at every call: bit `i` for `params[i]`, and
+/// bit 63 once computed. Parameters past the 63rd are checked at every call.
+#[derive(Debug)]
+pub struct SecretMask(AtomicU64);
+
+impl SecretMask {
+    /// Set once the mask has been computed.
+    const KNOWN: u64 = 1 << 63;
+
+    /// Not computed yet.
+    #[allow(clippy::new_without_default)] // used in statics: must be `const`
+    pub const fn new() -> SecretMask {
+        SecretMask(AtomicU64::new(0))
+    }
 }
 
 impl Meta {
+    /// Whether the `i`-th parameter's name looks secret (then its value is never serialized).
+    /// An index past `params` counts as secret (fail closed).
+    pub fn is_secret(&self, i: usize) -> bool {
+        let Some(name) = self.params.get(i) else {
+            return true;
+        };
+        if i >= 63 {
+            return crate::redact::is_secret_name(name);
+        }
+        let mut mask = self.secrets.0.load(Ordering::Relaxed);
+        if mask & SecretMask::KNOWN == 0 {
+            mask = self
+                .params
+                .iter()
+                .take(63)
+                .enumerate()
+                .filter(|(_, name)| crate::redact::is_secret_name(name))
+                .fold(SecretMask::KNOWN, |m, (bit, _)| m | (1 << bit));
+            self.secrets.0.store(mask, Ordering::Relaxed);
+        }
+        mask & (1 << i) != 0
+    }
+
     fn options(&self) -> EvaluateOptions {
         EvaluateOptions {
             wait_for_approval: self.wait_for_approval,
@@ -100,21 +147,27 @@ pub fn redacted() -> Value {
     Value::String(REDACTED.to_owned())
 }
 
-/// The value sent for the parameter `name`: [`redacted()`] when the name looks secret
-/// ([`crate::redact::is_secret_name`]), in which case `value` is never called (a secret is
-/// never serialized); `value()` otherwise.
-pub fn param(name: &str, value: impl FnOnce() -> Value) -> Value {
-    if crate::redact::is_secret_name(name) {
+/// The value sent for a parameter: [`redacted()`] when its name looks secret
+/// ([`Meta::is_secret`]), in which case `value` is never called (a secret is never
+/// serialized); `value()` otherwise.
+pub fn param(secret: bool, value: impl FnOnce() -> Value) -> Value {
+    if secret { redacted() } else { value() }
+}
+
+/// The JSON of a type that is not `Serialize`: its type name. Not generic, so each
+/// expansion instantiates nothing for it but `type_name`.
+pub fn type_name_value(secret: bool, name: &'static str) -> Value {
+    if secret {
         redacted()
     } else {
-        value()
+        Value::String(name.to_owned())
     }
 }
 
-/// Wraps a parameter for [`autoref`] dispatch: its name, and the value, sent as JSON when it is
-/// `Serialize`, as its type name otherwise — or as [`REDACTED`] when the name looks secret,
-/// decided before anything is serialized (see [`param`]).
-pub struct Val<'a, T: ?Sized>(pub &'static str, pub &'a T);
+/// Wraps a parameter for [`autoref`] dispatch: the value, sent as JSON when it is
+/// `Serialize`, as its type name otherwise — or as [`REDACTED`] when its name looks secret
+/// (the generated code passes [`Meta::is_secret`]), decided before anything is serialized.
+pub struct Val<'a, T: ?Sized>(pub &'a T);
 
 /// Wraps the body's result for [`autoref`] dispatch: which [`BodyOutcome`] it is.
 pub struct Out<'a, T: ?Sized>(pub &'a T);
@@ -129,7 +182,7 @@ pub enum BodyOutcome {
 }
 
 /// Method-resolution ("autoref") specialisation: the generated code calls
-/// `(&&Val("x", &x)).__ascend_json()` and `(&&&&Out(&r)).__ascend_outcome()`; the most specific impl
+/// `(&&Val(&x)).__ascend_json(secret)` and `(&&&&Out(&r)).__ascend_outcome()`; the most specific impl
 /// that applies wins, so a missing `Serialize`/`Display` is never a compile error.
 pub mod autoref {
     use std::any::type_name;
@@ -144,22 +197,26 @@ pub mod autoref {
     /// `"[REDACTED]"` without serializing when its name looks secret.
     pub trait __AscendParamSerialize {
         /// The value sent.
-        fn __ascend_json(&self) -> Value;
+        fn __ascend_json(&self, secret: bool) -> Value;
     }
     impl<T: Serialize + ?Sized> __AscendParamSerialize for &Val<'_, T> {
-        fn __ascend_json(&self) -> Value {
-            super::param(self.0, || super::json(self.1))
+        fn __ascend_json(&self, secret: bool) -> Value {
+            if secret {
+                super::redacted()
+            } else {
+                super::json(self.0)
+            }
         }
     }
 
     /// Any other parameter: its type name, or `"[REDACTED]"` when its name looks secret.
     pub trait __AscendParamTypeName {
         /// The value sent.
-        fn __ascend_json(&self) -> Value;
+        fn __ascend_json(&self, secret: bool) -> Value;
     }
     impl<T: ?Sized> __AscendParamTypeName for Val<'_, T> {
-        fn __ascend_json(&self) -> Value {
-            super::param(self.0, || Value::String(type_name::<T>().to_owned()))
+        fn __ascend_json(&self, secret: bool) -> Value {
+            super::type_name_value(secret, type_name::<T>())
         }
     }
 
@@ -269,6 +326,11 @@ impl Call {
             span,
             method_name,
         }
+    }
+
+    /// Whether the `i`-th parameter is sent redacted ([`Meta::is_secret`]).
+    pub fn is_secret(&self, i: usize) -> bool {
+        self.meta.is_secret(i)
     }
 
     /// The action request: resource, parameters (already skipped/redacted), tool
@@ -402,30 +464,34 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Run an async body inside the span.
-    pub async fn run<F: Future>(&self, body: F) -> F::Output {
-        let mut body = std::pin::pin!(body.instrument(self.span.clone()));
-        let polled = std::future::poll_fn(|cx| {
-            match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
-                Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Err(payload)),
-            }
-        })
-        .await;
-        match polled {
-            Ok(value) => value,
-            Err(payload) => self.panicked(payload),
-        }
+    /// Run an async body (pinned by the generated code) inside the span; a panic is reported,
+    /// then continues.
+    pub fn run<'g, 'b, F: Future>(&'g self, body: Pin<&'b mut F>) -> Guarded<'g, 'b, F> {
+        Guarded { gate: self, body }
     }
 
     /// Run a sync body inside the span. `T` is named by the generated code so that the
     /// closure's body is checked against the function's return type.
     pub fn run_blocking<T, F: FnOnce() -> T>(&self, body: F) -> T {
+        let mut body = Some(body);
+        let mut value = None;
+        self.guarded(&mut || {
+            if let Some(body) = body.take() {
+                value = Some(body());
+            }
+        });
+        match value {
+            Some(value) => value,
+            // `guarded` returns only after the step ran to its end (a panic continues).
+            None => unreachable!("the governed body ran"),
+        }
+    }
+
+    /// One step of the body, inside the span; a panic is reported, then continues.
+    fn guarded(&self, step: &mut dyn FnMut()) {
         let _entered = self.span.enter();
-        match catch_unwind(AssertUnwindSafe(body)) {
-            Ok(value) => value,
-            Err(payload) => self.panicked(payload),
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(step)) {
+            self.panicked(payload);
         }
     }
 
@@ -456,6 +522,34 @@ impl Gate {
             },
         );
         self.running.report(error);
+    }
+}
+
+/// The future of [`Gate::run`]: polls the body inside the span, catching a panic.
+///
+/// Written by hand (not an `async fn`) so that each expansion instantiates only this small
+/// `poll`: the span and the panic catching (`Gate::guarded`) are compiled once, here.
+pub struct Guarded<'g, 'b, F> {
+    gate: &'g Gate,
+    body: Pin<&'b mut F>,
+}
+
+impl<F: Future> Future for Guarded<'_, '_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let body = &mut this.body;
+        let mut ready = None;
+        this.gate.guarded(&mut || {
+            if let Poll::Ready(value) = body.as_mut().poll(cx) {
+                ready = Some(value);
+            }
+        });
+        match ready {
+            Some(value) => Poll::Ready(value),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -571,16 +665,31 @@ mod tests {
                 Err(serde::ser::Error::custom("a secret was serialized"))
             }
         }
-        assert_eq!(param("api_key", || unreachable!()), json!(REDACTED));
-        assert_eq!(param("name", || json!(1)), json!(1));
+        assert_eq!(param(true, || unreachable!()), json!(REDACTED));
+        assert_eq!(param(false, || json!(1)), json!(1));
+        static META: Meta = Meta {
+            action_type: "t",
+            tool_name: "t",
+            description: None,
+            module_path: "m",
+            code_location: "f:1",
+            wait_for_approval: true,
+            approval_timeout_secs: 60,
+            params: &["db_password", "payload"],
+            secrets: SecretMask::new(),
+        };
+        assert!(META.is_secret(0));
+        assert!(!META.is_secret(1));
+        assert!(META.is_secret(0), "the cached mask gives the same answer");
+        assert!(META.is_secret(7), "an unknown index is treated as secret");
         #[allow(clippy::needless_borrow)] // the borrows select the impl
         {
             use autoref::*;
             assert_eq!(
-                (&&Val("db_password", &Explodes)).__ascend_json(),
+                (&&Val(&Explodes)).__ascend_json(META.is_secret(0)),
                 json!(REDACTED)
             );
-            let plain = (&&Val("payload", &Explodes)).__ascend_json();
+            let plain = (&&Val(&Explodes)).__ascend_json(META.is_secret(1));
             assert!(
                 plain
                     .as_str()
@@ -596,9 +705,9 @@ mod tests {
         use autoref::*;
         struct Opaque;
         let n = 5_u32;
-        assert_eq!((&&Val("n", &n)).__ascend_json(), json!(5));
+        assert_eq!((&&Val(&n)).__ascend_json(false), json!(5));
         let o = Opaque;
-        let name = (&&Val("o", &o)).__ascend_json();
+        let name = (&&Val(&o)).__ascend_json(false);
         assert!(
             name.as_str().is_some_and(|s| s.ends_with("Opaque")),
             "{name}"

@@ -144,9 +144,11 @@ impl Backend for MockBackend {
         action: &'a AgentAction,
         _idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<AuthorizationDecision>> {
+        // Copied before the lock is taken: tasks fanning out wait only for the push.
+        let recorded = action.clone();
         let result = {
             let mut st = self.lock();
-            st.requests.push(action.clone());
+            st.requests.push(recorded);
             match &st.failure {
                 Some(e) => Err(e.clone()),
                 None => {

@@ -1,7 +1,8 @@
-//! The eight scenarios, the counts each one uses ([`Plan`]), and what they share ([`Ctx`]).
+//! The nine scenarios, the counts each one uses ([`Plan`]), and what they share ([`Ctx`]).
 
 pub mod approval;
 pub mod audit;
+pub mod compile_cost;
 pub mod embedded;
 pub mod governed;
 pub mod http_load;
@@ -239,6 +240,7 @@ pub async fn run_one(n: u8, ctx: &mut Ctx) -> Result<ScenarioReport> {
         6 => approval::run(ctx).await,
         7 => audit::run(ctx).await,
         8 => memory::run(ctx).await,
+        9 => compile_cost::run(ctx).await,
         _ => fail(format!("no scenario {n}")),
     }
 }

@@ -144,6 +144,11 @@ pub fn should_redact(key: &str, value: &Value) -> bool {
 ///                      "cards": ["[REDACTED:card]"], "order": "4111111111111112"}));
 /// ```
 pub fn redact_value(value: &mut Value) {
+    // A scalar (most parameters) needs no work list.
+    if !matches!(value, Value::Object(_) | Value::Array(_)) {
+        redact_scalar(value);
+        return;
+    }
     let mut pending = vec![value];
     while let Some(v) = pending.pop() {
         match v {
@@ -157,16 +162,23 @@ pub fn redact_value(value: &mut Value) {
                 }
             }
             Value::Array(items) => pending.extend(items.iter_mut()),
-            Value::String(s) => {
-                if let Some(clean) = redact_secrets_in(s) {
-                    *s = clean;
-                }
-            }
-            Value::Number(n) if n.as_u64().is_some_and(values::is_card_number) => {
-                *v = Value::String("[REDACTED:card]".to_owned());
-            }
-            _ => {}
+            scalar => redact_scalar(scalar),
         }
+    }
+}
+
+/// [`redact_value`] of a string, number, boolean or null.
+fn redact_scalar(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let Some(clean) = redact_secrets_in(s) {
+                *s = clean;
+            }
+        }
+        Value::Number(n) if n.as_u64().is_some_and(values::is_card_number) => {
+            *v = Value::String("[REDACTED:card]".to_owned());
+        }
+        _ => {}
     }
 }
 
