@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use super::Ctx;
 use crate::error::{Result, fail};
-use crate::report::{Row, ScenarioReport};
+use crate::report::{Row, ScenarioReport, Verdict};
 use crate::stats::{fmt_secs, median, range};
 
 /// Functions per crate.
@@ -67,6 +67,11 @@ fn write_workspace(root: &Path) -> Result<()> {
         )?;
         std::fs::write(krate.join("src").join("lib.rs"), functions(governed))?;
     }
+    // The same dependency versions as this workspace (cargo drops the entries it does not use).
+    let lock = runtime.join("..").join("Cargo.lock");
+    if lock.exists() {
+        std::fs::copy(&lock, root.join("Cargo.lock"))?;
+    }
     Ok(())
 }
 
@@ -111,6 +116,21 @@ fn target_dir(ctx: &Ctx) -> PathBuf {
 
 /// Run scenario 9.
 pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
+    if ctx.plan.smoke {
+        // A fresh build of the runtime's dependencies takes minutes: not a smoke test.
+        let why = "smoke mode: scenario 9 builds a scratch workspace and its dependencies";
+        return Ok(ScenarioReport {
+            rows: vec![Row {
+                verdict: Verdict::Skipped(why.into()),
+                ..Row::info(
+                    9,
+                    "build time of 100 governed fns / the same fns ungoverned",
+                    "—",
+                )
+            }],
+            details: format!("Not run ({why})."),
+        });
+    }
     let root = ctx.dir.path().join("compile-cost");
     std::fs::create_dir_all(&root)?;
     write_workspace(&root)?;
