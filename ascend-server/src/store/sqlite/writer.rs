@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::integrity;
+use super::{codec, integrity};
 use crate::audit::chain::{GENESIS, entry_hash};
 use crate::audit::checkpoint::{Checkpoint, CheckpointLog, Reason, Signer};
 use crate::error::{Error, Result};
@@ -79,19 +79,19 @@ impl Writer<'_, '_> {
         );
         self.tx
             .prepare_cached(
-                "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash) \
+                "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, hash, link) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 draft.org_id,
                 seq,
-                ts,
-                kind,
+                codec::ts_value(&ts),
+                codec::kind_value(kind),
                 draft.actor,
                 draft.subject,
                 payload,
-                hex::encode(prev),
-                hex::encode(hash)
+                &hash[..],
+                codec::link_tag(&prev)
             ])?;
         self.heads.insert(draft.org_id, (seq, hash));
         self.touched.push((draft.org_id, ts));
