@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use ascend_server::Role;
 use ascend_server::audit::{Problem, VerifyReport, entry_hash};
-use ascend_server::cli::audit::verify_file;
+use ascend_server::cli::audit::{VerifyOptions, anchors, verify_file};
 use ascend_server::model::AuditEntry;
 use ascend_server::store::sqlite::codec::link_tag;
-use ascend_server::store::sqlite::read_audit;
+use ascend_server::store::sqlite::{anchor_report, audit_orgs, read_audit, verify_org_in};
 use common::*;
 use rusqlite::{Connection, params};
 use serde_json::json;
@@ -105,7 +105,18 @@ async fn populated() -> Db {
 }
 
 fn reports(path: &Path) -> Vec<VerifyReport> {
-    verify_file(path).unwrap()
+    let reports = verify_file(path).unwrap();
+    // Every split of the chains into ranges walked in parallel reports exactly the same.
+    let anchors = anchors(path, &VerifyOptions::default()).unwrap();
+    let c = Connection::open(path).unwrap();
+    for ranges in [2, 3, 7] {
+        let mut split: Vec<VerifyReport> = anchor_report(&anchors).into_iter().collect();
+        for org in audit_orgs(&c, &anchors).unwrap() {
+            split.push(verify_org_in(&c, org, &anchors, Some(ranges)).unwrap());
+        }
+        assert_eq!(split, reports, "{ranges} ranges");
+    }
+    reports
 }
 
 /// The first finding: (organisation, first bad sequence number, problem).

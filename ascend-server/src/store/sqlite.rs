@@ -29,7 +29,7 @@ mod writes;
 
 pub use integrity::{
     Anchors, action_row_digest, anchor_report, audit_orgs, export_evidence, read_checkpoints,
-    verify_org,
+    verify_org, verify_org_in,
 };
 pub use writer::Sealing;
 

@@ -211,6 +211,17 @@ const PARALLEL_FROM: i64 = 50_000;
 ///
 /// Used by the server (`GET /api/v1/audit/verify`) and by `ascend audit verify --db`.
 pub fn verify_org(c: &Connection, org_id: i64, anchors: &Anchors) -> Result<VerifyReport> {
+    verify_org_in(c, org_id, anchors, None)
+}
+
+/// [`verify_org`] with the chain split into exactly `ranges` ranges (None: one per core for a
+/// long chain, else one). Every split gives the same report.
+pub fn verify_org_in(
+    c: &Connection,
+    org_id: i64,
+    anchors: &Anchors,
+    ranges: Option<usize>,
+) -> Result<VerifyReport> {
     // Rolled back (it only read) when dropped.
     let tx = c.unchecked_transaction()?;
     let head = read_head(&tx, org_id)?;
@@ -250,7 +261,7 @@ pub fn verify_org(c: &Connection, org_id: i64, anchors: &Anchors) -> Result<Veri
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let ranges = match (min_id, max_id) {
-        (Some(lo), Some(hi)) => split(lo - 1, hi, head_seq.unwrap_or(0)),
+        (Some(lo), Some(hi)) => split(lo - 1, hi, head_seq.unwrap_or(0), ranges),
         _ => Vec::new(),
     };
     // The head's seq as a guess of the chain's length: a chain that fills its span of row ids
@@ -313,12 +324,12 @@ pub fn verify_org(c: &Connection, org_id: i64, anchors: &Anchors) -> Result<Veri
 }
 
 /// Ranges of row ids `(after, up_to]` covering `(lo, hi]`: one per core for a long chain.
-fn split(lo: i64, hi: i64, length: i64) -> Vec<(i64, i64)> {
+fn split(lo: i64, hi: i64, length: i64, ranges: Option<usize>) -> Vec<(i64, i64)> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let n = if length.max(hi - lo) >= PARALLEL_FROM {
-        cores.clamp(1, 8) as i64
-    } else {
-        1
+    let n = match ranges {
+        Some(n) => n.clamp(1, 64) as i64,
+        None if length.max(hi - lo) >= PARALLEL_FROM => cores.clamp(1, 8) as i64,
+        None => 1,
     };
     let span = hi - lo;
     (0..n)
