@@ -154,6 +154,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         )?),
         every: audit.every,
         interval: audit.interval,
+        witness: None,
     };
     let store = Arc::new(SqliteStore::open_with(
         &db,

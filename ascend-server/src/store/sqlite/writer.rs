@@ -169,6 +169,9 @@ pub struct Sealing {
     pub every: u64,
     /// ... or once this much time passed since then.
     pub interval: Duration,
+    /// Where every committed batch of checkpoints is also handed, for delivery to a witness
+    /// outside the server (see `webhooks::run_witness`).
+    pub witness: Option<tokio::sync::mpsc::UnboundedSender<Vec<Checkpoint>>>,
 }
 
 impl std::fmt::Debug for Sealing {
@@ -177,6 +180,7 @@ impl std::fmt::Debug for Sealing {
             .field("signer", &self.signer)
             .field("every", &self.every)
             .field("interval", &self.interval)
+            .field("witness", &self.witness.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +279,11 @@ impl Sealer {
         {
             tracing::error!(error = %e, log = %log.path().display(),
                 "could not append to the checkpoint log");
+        }
+        if let Some(w) = &self.sealing.witness
+            && w.send(self.signed.clone()).is_err()
+        {
+            tracing::warn!("the checkpoint witness stopped: checkpoints not delivered");
         }
         self.signed.clear();
     }
