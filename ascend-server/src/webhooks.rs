@@ -313,10 +313,12 @@ pub fn witness(config: &ServerConfig) -> Result<Option<Webhook>> {
         .clone()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            Error::Config("the checkpoint witness needs a secret (--checkpoint-witness-secret)".into())
+            Error::Config(
+                "the checkpoint witness needs a secret (--checkpoint-witness-secret)".into(),
+            )
         })?;
-    let url = check_url(url, config)
-        .map_err(|e| Error::Config(format!("checkpoint witness: {e}")))?;
+    let url =
+        check_url(url, config).map_err(|e| Error::Config(format!("checkpoint witness: {e}")))?;
     Ok(Some(Webhook {
         id: 0,
         org_id: 0,

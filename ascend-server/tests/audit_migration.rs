@@ -28,14 +28,27 @@ fn old_database(dir: &Path) -> PathBuf {
         let mut last_ts = String::new();
         for seq in 1..=n {
             let ts = Timestamp::now().to_rfc3339();
-            let kind = if seq % 3 == 0 { "key.created" } else { "action.blocked" };
+            let kind = if seq % 3 == 0 {
+                "key.created"
+            } else {
+                "action.blocked"
+            };
             let subject = format!("agent:agent-{}", seq % 4);
             let payload = format!(r#"{{"n":{seq},"reason":"low risk"}}"#);
             let hash = entry_hash(org, seq, &ts, kind, "agent-key", &subject, &payload, &prev);
             c.execute(
                 "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, \
                  prev_hash, hash) VALUES (?1, ?2, ?3, ?4, 'agent-key', ?5, ?6, ?7, ?8)",
-                params![org, seq, ts, kind, subject, payload, hex::encode(prev), hex::encode(hash)],
+                params![
+                    org,
+                    seq,
+                    ts,
+                    kind,
+                    subject,
+                    payload,
+                    hex::encode(prev),
+                    hex::encode(hash)
+                ],
             )
             .unwrap();
             prev = hash;
@@ -57,7 +70,16 @@ fn old_database(dir: &Path) -> PathBuf {
         c.execute(
             "INSERT INTO audit_checkpoints (org_id, n, seq, hash, ts, reason, prev, sig) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![cp.org_id, cp.n, cp.seq, cp.hash, cp.ts, cp.reason.as_str(), cp.prev, cp.sig],
+            params![
+                cp.org_id,
+                cp.n,
+                cp.seq,
+                cp.hash,
+                cp.ts,
+                cp.reason.as_str(),
+                cp.prev,
+                cp.sig
+            ],
         )
         .unwrap();
         log.append(&[cp]).unwrap();
@@ -99,7 +121,9 @@ async fn an_old_database_migrates_and_still_verifies() {
 
     let c = Connection::open(&db).unwrap();
     let version: i64 = c
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(version, 5);
     let (blobs, ints, old_column): (i64, i64, i64) = c

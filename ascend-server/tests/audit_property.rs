@@ -24,15 +24,7 @@ const TABLES: &[(&str, &[&str])] = &[
     (
         "audit_log",
         &[
-            "org_id",
-            "seq",
-            "ts",
-            "kind",
-            "actor",
-            "subject",
-            "payload",
-            "hash",
-            "link",
+            "org_id", "seq", "ts", "kind", "actor", "subject", "payload", "hash", "link",
         ],
     ),
     ("audit_heads", &["org_id", "seq", "hash", "updated_at"]),

@@ -97,7 +97,10 @@ async fn the_witness_receives_signed_checkpoints_and_exposes_a_truncation() {
     let end = last(&db);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !received(&rec).iter().any(|c| c.org_id == 1 && c.seq == end) {
-        assert!(std::time::Instant::now() < deadline, "the witness never got entry {end}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the witness never got entry {end}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let dir = h.dir;
@@ -121,8 +124,11 @@ async fn the_witness_receives_signed_checkpoints_and_exposes_a_truncation() {
     // checkpoint of them, in both places, and lowers the head: the local files agree.
     let keep = end - 3;
     let c = Connection::open(&db).unwrap();
-    c.execute("DELETE FROM audit_log WHERE org_id = 1 AND seq > ?1", [keep])
-        .unwrap();
+    c.execute(
+        "DELETE FROM audit_log WHERE org_id = 1 AND seq > ?1",
+        [keep],
+    )
+    .unwrap();
     c.execute(
         "DELETE FROM audit_checkpoints WHERE org_id = 1 AND seq > ?1",
         [keep],

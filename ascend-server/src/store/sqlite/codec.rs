@@ -342,7 +342,11 @@ mod tests {
         assert!(format_ts(-1, &mut buf).is_none());
         assert!(format_ts(TS_END, &mut buf).is_none());
         // Texts the formatter would not write stay texts.
-        for t in ["2020-01-01T00:00:00Z", "2026-12-02T06:05:42.123456+00:00", "x"] {
+        for t in [
+            "2020-01-01T00:00:00Z",
+            "2026-12-02T06:05:42.123456+00:00",
+            "x",
+        ] {
             assert_eq!(ts_value(t), Value::Text(t.to_owned()));
         }
     }

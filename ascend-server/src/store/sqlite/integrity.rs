@@ -333,7 +333,16 @@ fn split(lo: i64, hi: i64, length: i64, ranges: Option<usize>) -> Vec<(i64, i64)
     };
     let span = hi - lo;
     (0..n)
-        .map(|k| (lo + span / n * k, if k + 1 == n { hi } else { lo + span / n * (k + 1) }))
+        .map(|k| {
+            (
+                lo + span / n * k,
+                if k + 1 == n {
+                    hi
+                } else {
+                    lo + span / n * (k + 1)
+                },
+            )
+        })
         .collect()
 }
 
@@ -398,7 +407,9 @@ fn walk_ranges(
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(crate::error::Error::Internal("a verify thread panicked".into()))
+                    Err(crate::error::Error::Internal(
+                        "a verify thread panicked".into(),
+                    ))
                 })
             })
             .collect()
@@ -407,14 +418,16 @@ fn walk_ranges(
 
 /// The last entry at or before row id `at`: (seq, stored hash).
 fn entry_before(c: &Connection, org_id: i64, at: i64) -> Result<Option<(i64, [u8; 32])>> {
-    Ok(c
-        .prepare_cached(
-            "SELECT seq, hash FROM audit_log WHERE org_id = ?1 AND id <= ?2 ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row(params![org_id, at], |r| {
-            Ok((r.get(0)?, codec::hash_of(r.get_ref(1)?).unwrap_or([0u8; 32])))
-        })
-        .optional()?)
+    Ok(c.prepare_cached(
+        "SELECT seq, hash FROM audit_log WHERE org_id = ?1 AND id <= ?2 ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(params![org_id, at], |r| {
+        Ok((
+            r.get(0)?,
+            codec::hash_of(r.get_ref(1)?).unwrap_or([0u8; 32]),
+        ))
+    })
+    .optional()?)
 }
 
 fn walk_range(
