@@ -175,7 +175,7 @@ pub struct ApprovalState {
 /// A new action and its first decision.
 #[derive(Debug, Clone)]
 pub struct NewAction {
-    /// Pre-assigned id ([`Store::next_action_id`]).
+    /// Pre-assigned id ([`Store::next_action_id`](crate::store::Store::next_action_id)).
     pub id: i64,
     /// Organisation.
     pub org_id: i64,
