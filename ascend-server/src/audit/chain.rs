@@ -12,11 +12,6 @@ pub const GENESIS: [u8; 32] = [0u8; 32];
 
 const DOMAIN: &[u8] = b"ascend-audit-v1";
 
-fn field(h: &mut Sha256, bytes: &[u8]) {
-    h.update((bytes.len() as u64).to_be_bytes());
-    h.update(bytes);
-}
-
 /// SHA-256 over the canonical encoding of one entry.
 #[allow(clippy::too_many_arguments)]
 pub fn entry_hash(
@@ -46,15 +41,32 @@ pub fn entry_hash(
 /// [`entry_hash`] over the stored bytes of the text fields (ts, kind, actor, subject,
 /// payload), as read from the database without decoding them.
 pub fn entry_hash_raw(org_id: i64, seq: i64, text: [&[u8]; 5], prev_hash: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    field(&mut h, DOMAIN);
-    field(&mut h, &org_id.to_be_bytes());
-    field(&mut h, &seq.to_be_bytes());
+    // One contiguous encoding, hashed in one call: SHA-256 fed 18 small pieces spends more on
+    // the pieces than on the compression (most entries fit the stack buffer).
+    const STACK: usize = 1024;
+    let len = 9 * 8 + DOMAIN.len() + 16 + 32 + text.iter().map(|t| t.len()).sum::<usize>();
+    let mut stack = [0u8; STACK];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if len <= STACK {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        buf[at..at + 8].copy_from_slice(&(bytes.len() as u64).to_be_bytes());
+        buf[at + 8..at + 8 + bytes.len()].copy_from_slice(bytes);
+        at += 8 + bytes.len();
+    };
+    put(DOMAIN);
+    put(&org_id.to_be_bytes());
+    put(&seq.to_be_bytes());
     for t in text {
-        field(&mut h, t);
+        put(t);
     }
-    field(&mut h, prev_hash);
-    h.finalize().into()
+    put(prev_hash);
+    Sha256::digest(&buf[..]).into()
 }
 
 /// The canonical encoding [`entry_hash`] hashes (for measuring hash implementations).
