@@ -88,6 +88,11 @@ pub struct AuditConfig {
     pub every: u64,
     /// ... or this often when entries are waiting.
     pub interval: Duration,
+    /// Witness webhook: every signed checkpoint is also POSTed here (signed like the other
+    /// webhooks, under the same egress rules), so a party outside the server holds them.
+    pub witness_url: Option<String>,
+    /// The HMAC secret of the witness deliveries (required with `witness_url`).
+    pub witness_secret: Option<String>,
 }
 
 impl Default for AuditConfig {
@@ -99,6 +104,8 @@ impl Default for AuditConfig {
             checkpoint_log: None,
             every: 1000,
             interval: Duration::from_secs(5),
+            witness_url: None,
+            witness_secret: None,
         }
     }
 }

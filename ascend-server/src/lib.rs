@@ -212,7 +212,18 @@ pub async fn open_governance_with(
     engine: Engine,
     addr: &str,
 ) -> Result<(Governance, Option<String>)> {
-    let sealing = audit_sealing(&config)?;
+    let witness = webhooks::witness(&config)?;
+    let (witness_tx, witness_rx) = match &witness {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let mut sealing = audit_sealing(&config)?;
+    if let Some(s) = sealing.as_mut() {
+        s.witness = witness_tx;
+    }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(
         &config.db_path,
         config.durability,
@@ -227,6 +238,9 @@ pub async fn open_governance_with(
     let governance = Governance::new(Arc::new(AppState::new(
         config, store, engine, snapshot, http,
     )));
+    if let (Some(hook), Some(rx)) = (witness, witness_rx) {
+        tokio::spawn(webhooks::run_witness(governance.state().clone(), hook, rx));
+    }
     let default_org = governance.config().default_org.clone();
     let org_id = governance.ensure_org(&default_org).await?;
     let admin_key = if first_start {
@@ -278,6 +292,7 @@ fn audit_sealing(config: &ServerConfig) -> Result<Option<store::sqlite::Sealing>
         log: Some(log),
         every: config.audit.every.max(1),
         interval: config.audit.interval.max(Duration::from_millis(100)),
+        witness: None,
     }))
 }
 

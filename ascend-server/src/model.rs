@@ -175,7 +175,7 @@ pub struct ApprovalState {
 /// A new action and its first decision.
 #[derive(Debug, Clone)]
 pub struct NewAction {
-    /// Pre-assigned id ([`crate::store::Store::next_action_id`]).
+    /// Pre-assigned id ([`Store::next_action_id`](crate::store::Store::next_action_id)).
     pub id: i64,
     /// Organisation.
     pub org_id: i64,
@@ -512,6 +512,11 @@ impl Timestamp {
         self.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     }
 
+    /// Microseconds since the Unix epoch.
+    pub fn unix_micros(&self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
     /// Seconds since the Unix epoch.
     pub fn unix_seconds(&self) -> i64 {
         self.0.timestamp()
@@ -689,6 +694,33 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// Every kind.
+    pub const ALL: [AuditKind; 23] = [
+        AuditKind::ServerStarted,
+        AuditKind::ActionDecided,
+        AuditKind::ActionBlocked,
+        AuditKind::ApprovalVote,
+        AuditKind::DeniedByReviewer,
+        AuditKind::ActionExpired,
+        AuditKind::ActionCompleted,
+        AuditKind::ActionFailed,
+        AuditKind::KillSwitchTriggered,
+        AuditKind::KillSwitchReleased,
+        AuditKind::AgentRegistered,
+        AuditKind::KeyCreated,
+        AuditKind::KeyRevoked,
+        AuditKind::OrgCreated,
+        AuditKind::PolicyReloaded,
+        AuditKind::McpServerRegistered,
+        AuditKind::McpServerUpdated,
+        AuditKind::McpServerActivated,
+        AuditKind::McpServerDeactivated,
+        AuditKind::McpServerDeleted,
+        AuditKind::WebhookCreated,
+        AuditKind::WebhookUpdated,
+        AuditKind::WebhookDeleted,
+    ];
+
     /// The `kind` string stored in (and hashed into) the chain.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -318,6 +318,60 @@ fn matches(hook: &Webhook, ev: &BusEvent, name: &str) -> bool {
         }
 }
 
+/// The event name of witness deliveries.
+pub const WITNESS_EVENT: &str = "audit.checkpoint";
+
+/// The witness webhook of a configuration (`audit.witness_url`), checked like any webhook URL;
+/// a witness without a secret is refused (its receiver could not tell our deliveries).
+pub fn witness(config: &ServerConfig) -> Result<Option<Webhook>> {
+    let Some(url) = &config.audit.witness_url else {
+        return Ok(None);
+    };
+    if !config.audit.enabled {
+        return Err(Error::Config(
+            "a checkpoint witness needs signed checkpoints (audit enabled)".into(),
+        ));
+    }
+    let secret = config
+        .audit
+        .witness_secret
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Error::Config(
+                "the checkpoint witness needs a secret (--checkpoint-witness-secret)".into(),
+            )
+        })?;
+    let url =
+        check_url(url, config).map_err(|e| Error::Config(format!("checkpoint witness: {e}")))?;
+    Ok(Some(Webhook {
+        id: 0,
+        org_id: 0,
+        url: url.to_string(),
+        events: vec![WITNESS_EVENT.to_owned()],
+        secret,
+        agent_id: None,
+        created_key: None,
+        only_key: None,
+        active: true,
+        created_at: now(),
+    }))
+}
+
+/// Deliver every batch of signed checkpoints the store commits to the witness, in order, as an
+/// `audit.checkpoint` event (`data.checkpoints`: the checkpoints as in the checkpoint log),
+/// signed and retried like every webhook delivery (attempts logged with webhook id 0).
+pub async fn run_witness(
+    state: Arc<AppState>,
+    hook: Webhook,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<crate::audit::Checkpoint>>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let data = json!({ "checkpoints": batch });
+        deliver(state.clone(), hook.clone(), WITNESS_EVENT.to_owned(), data).await;
+    }
+}
+
 /// Run the dispatcher until the event bus closes.
 pub async fn run_dispatcher(state: Arc<AppState>) {
     let mut rx = state.events.subscribe();

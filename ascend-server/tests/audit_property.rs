@@ -24,15 +24,7 @@ const TABLES: &[(&str, &[&str])] = &[
     (
         "audit_log",
         &[
-            "org_id",
-            "seq",
-            "ts",
-            "kind",
-            "actor",
-            "subject",
-            "payload",
-            "prev_hash",
-            "hash",
+            "org_id", "seq", "ts", "kind", "actor", "subject", "payload", "hash", "link",
         ],
     ),
     ("audit_heads", &["org_id", "seq", "hash", "updated_at"]),
@@ -184,6 +176,14 @@ fn edit_cell(db: &Path, table: usize, row: u32, col: u32, at: u32, byte: u8) -> 
                 let mut bytes = t.into_bytes();
                 bytes[i] = printable(byte, bytes[i]);
                 Sql::Text(String::from_utf8(bytes).unwrap())
+            }
+            Sql::Blob(mut b) => {
+                if b.is_empty() {
+                    continue;
+                }
+                let i = at as usize % b.len();
+                b[i] ^= printable(byte, 0) | 1;
+                Sql::Blob(b)
             }
             _ => continue,
         };

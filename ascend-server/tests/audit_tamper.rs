@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use ascend_server::Role;
 use ascend_server::audit::{Problem, VerifyReport, entry_hash};
-use ascend_server::cli::audit::verify_file;
+use ascend_server::cli::audit::{VerifyOptions, anchors, verify_file};
+use ascend_server::model::AuditEntry;
+use ascend_server::store::sqlite::codec::link_tag;
+use ascend_server::store::sqlite::{anchor_report, audit_orgs, read_audit, verify_org_in};
 use common::*;
 use rusqlite::{Connection, params};
 use serde_json::json;
@@ -102,7 +105,18 @@ async fn populated() -> Db {
 }
 
 fn reports(path: &Path) -> Vec<VerifyReport> {
-    verify_file(path).unwrap()
+    let reports = verify_file(path).unwrap();
+    // Every split of the chains into ranges walked in parallel reports exactly the same.
+    let anchors = anchors(path, &VerifyOptions::default()).unwrap();
+    let c = Connection::open(path).unwrap();
+    for ranges in [2, 3, 7] {
+        let mut split: Vec<VerifyReport> = anchor_report(&anchors).into_iter().collect();
+        for org in audit_orgs(&c, &anchors).unwrap() {
+            split.push(verify_org_in(&c, org, &anchors, Some(ranges)).unwrap());
+        }
+        assert_eq!(split, reports, "{ranges} ranges");
+    }
+    reports
 }
 
 /// The first finding: (organisation, first bad sequence number, problem).
@@ -129,48 +143,40 @@ fn open(db: &Db) -> Connection {
     Connection::open(&db.path).unwrap()
 }
 
+/// The entries of `org` as stored, decoded (times and kinds as text, hashes as hex).
+fn entries(c: &Connection, org: i64) -> Vec<AuditEntry> {
+    read_audit(c, org, 0, u64::MAX >> 1).unwrap()
+}
+
+fn entry(c: &Connection, org: i64, seq: i64) -> AuditEntry {
+    entries(c, org)
+        .into_iter()
+        .find(|e| e.seq == seq)
+        .unwrap_or_else(|| panic!("no entry {seq}"))
+}
+
+fn hash_of(e: &AuditEntry) -> [u8; 32] {
+    hex::decode(&e.hash).unwrap().try_into().unwrap()
+}
+
 /// What an attacker does after rewriting entries: recompute the hash of every entry of `org`
 /// from `from` on (in chain order, linking each to the one before), then the head.
 fn rehash_from(c: &Connection, org: i64, from: i64) {
     let mut prev: [u8; 32] = if from == 1 {
         [0u8; 32]
     } else {
-        let h: String = c
-            .query_row(
-                "SELECT hash FROM audit_log WHERE org_id = ?1 AND seq = ?2",
-                params![org, from - 1],
-                |r| r.get(0),
-            )
-            .unwrap();
-        hex::decode(h).unwrap().try_into().unwrap()
+        hash_of(&entry(c, org, from - 1))
     };
-    let mut stmt = c
-        .prepare(
-            "SELECT id, seq, ts, kind, actor, subject, payload FROM audit_log \
-             WHERE org_id = ?1 AND seq >= ?2 ORDER BY seq",
-        )
-        .unwrap();
-    type Row = (i64, i64, String, String, String, String, String);
-    let rows: Vec<Row> = stmt
-        .query_map(params![org, from], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for (id, seq, ts, kind, actor, subject, payload) in rows {
-        let hash = entry_hash(org, seq, &ts, &kind, &actor, &subject, &payload, &prev);
+    let mut rows = entries(c, org);
+    rows.retain(|e| e.seq >= from);
+    rows.sort_by_key(|e| e.seq);
+    for e in rows {
+        let hash = entry_hash(
+            org, e.seq, &e.ts, &e.kind, &e.actor, &e.subject, &e.payload, &prev,
+        );
         c.execute(
-            "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE id = ?3",
-            params![hex::encode(prev), hex::encode(hash), id],
+            "UPDATE audit_log SET hash = ?1, link = ?2 WHERE id = ?3",
+            params![&hash[..], link_tag(&prev), e.row_id],
         )
         .unwrap();
         prev = hash;
@@ -180,12 +186,10 @@ fn rehash_from(c: &Connection, org: i64, from: i64) {
 
 /// Point the stored head at entry `seq` (as the writer would have).
 fn set_head(c: &Connection, org: i64, seq: i64) {
+    let e = entry(c, org, seq);
     c.execute(
-        "UPDATE audit_heads SET seq = ?2, \
-         hash = (SELECT hash FROM audit_log WHERE org_id = ?1 AND seq = ?2), \
-         updated_at = (SELECT ts FROM audit_log WHERE org_id = ?1 AND seq = ?2) \
-         WHERE org_id = ?1",
-        params![org, seq],
+        "UPDATE audit_heads SET seq = ?2, hash = ?3, updated_at = ?4 WHERE org_id = ?1",
+        params![org, seq, e.hash, e.ts],
     )
     .unwrap();
 }
@@ -209,30 +213,13 @@ async fn case01_edited_payload() {
 async fn case02_edited_entry_rehashed_alone() {
     let db = populated().await;
     let c = open(&db);
-    type Row = (String, String, String, String, String, String);
-    let (ts, kind, actor, subject, payload, prev): Row = c
-        .query_row(
-            "SELECT ts, kind, actor, subject, payload, prev_hash FROM audit_log \
-             WHERE org_id = 1 AND seq = 4",
-            [],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
-        .unwrap();
-    let payload = payload.replace("agent", "agenT");
-    let prev: [u8; 32] = hex::decode(prev).unwrap().try_into().unwrap();
-    let hash = entry_hash(1, 4, &ts, &kind, &actor, &subject, &payload, &prev);
+    let e = entry(&c, 1, 4);
+    let payload = e.payload.replace("agent", "agenT");
+    let prev: [u8; 32] = hex::decode(&e.prev_hash).unwrap().try_into().unwrap();
+    let hash = entry_hash(1, 4, &e.ts, &e.kind, &e.actor, &e.subject, &payload, &prev);
     c.execute(
         "UPDATE audit_log SET payload = ?1, hash = ?2 WHERE org_id = 1 AND seq = 4",
-        params![payload, hex::encode(hash)],
+        params![payload, &hash[..]],
     )
     .unwrap();
     // Entry 4 is consistent in itself, so it is the signed checkpoint of entry 4 (and the link
@@ -329,19 +316,21 @@ async fn case09_edited_stored_hash() {
     open(&db)
         .execute(
             "UPDATE audit_log SET hash = ?1 WHERE org_id = 1 AND seq = 8",
-            [hex::encode([7u8; 32])],
+            [vec![7u8; 32]],
         )
         .unwrap();
     assert_eq!(broken(&db.path), (1, 8, Problem::Edited));
 }
 
+/// The previous hash is not stored twice (it is the previous row's `hash`); the `link` tag of
+/// the entry stands in for the old `prev_hash` column.
 #[tokio::test]
 async fn case10_edited_prev_hash() {
     let db = populated().await;
     open(&db)
         .execute(
-            "UPDATE audit_log SET prev_hash = ?1 WHERE org_id = 1 AND seq = 9",
-            [hex::encode([7u8; 32])],
+            "UPDATE audit_log SET link = (link + 1) % 65536 WHERE org_id = 1 AND seq = 9",
+            [],
         )
         .unwrap();
     assert_eq!(broken(&db.path), (1, 9, Problem::Edited));
@@ -374,8 +363,8 @@ async fn case13_duplicated_entry() {
     let db = populated().await;
     open(&db)
         .execute(
-            "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash) \
-             SELECT org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash \
+            "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, hash, link) \
+             SELECT org_id, seq, ts, kind, actor, subject, payload, hash, link \
              FROM audit_log WHERE org_id = 1 AND seq = 3",
             [],
         )
@@ -452,14 +441,7 @@ async fn case17_forged_approval_appended_with_correct_hash() {
         .unwrap()
         .unwrap();
     let last = last_seq(&c, 1);
-    let prev: String = c
-        .query_row(
-            "SELECT hash FROM audit_log WHERE org_id = 1 AND seq = ?1",
-            [last],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let prev: [u8; 32] = hex::decode(prev).unwrap().try_into().unwrap();
+    let prev = hash_of(&entry(&c, 1, last));
     let payload = json!({"action_id": id, "approve": true, "comment": null,
         "approver_key": "k_forged", "status": "approved", "decided": true,
         "row_sha256": digest})
@@ -472,7 +454,7 @@ async fn case17_forged_approval_appended_with_correct_hash() {
     );
     let hash = entry_hash(1, last + 1, ts, kind, actor, &subject, &payload, &prev);
     c.execute(
-        "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash) \
+        "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, hash, link) \
          VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             last + 1,
@@ -481,8 +463,8 @@ async fn case17_forged_approval_appended_with_correct_hash() {
             actor,
             subject,
             payload,
-            hex::encode(prev),
-            hex::encode(hash)
+            &hash[..],
+            link_tag(&prev)
         ],
     )
     .unwrap();

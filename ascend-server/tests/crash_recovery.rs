@@ -121,10 +121,11 @@ async fn kill_dash_nine_loses_no_acknowledged_decision() {
     assert!(reports.iter().all(|r| r.ok), "{reports:?}");
     let c = rusqlite::Connection::open(&db).unwrap();
     let mut stmt = c
-        .prepare("SELECT subject FROM audit_log WHERE kind = 'action.decided'")
+        .prepare("SELECT subject FROM audit_log WHERE kind = ?1")
         .unwrap();
+    let decided = ascend_server::store::sqlite::codec::kind_value("action.decided");
     let audited: std::collections::HashSet<String> = stmt
-        .query_map([], |r| r.get::<_, String>(0))
+        .query_map([decided], |r| r.get::<_, String>(0))
         .unwrap()
         .map(Result::unwrap)
         .collect();

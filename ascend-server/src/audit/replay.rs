@@ -72,10 +72,50 @@ struct Fields {
     row_sha256: Option<String>,
 }
 
+/// What a stretch of the chain says about one action: each field is None until an entry of
+/// the stretch set it (so the stretches of a parallel walk combine in order, [`Replay::merge`]).
+#[derive(Debug, Clone, Default)]
+struct Partial {
+    decided_seq: Option<i64>,
+    last_seq: i64,
+    /// (decision, status): always set together.
+    decision: Option<(String, String)>,
+    votes: Vec<(String, bool)>,
+    outcome: Option<String>,
+    row_sha256: Option<String>,
+}
+
+impl Partial {
+    fn then(mut self, later: Partial) -> Partial {
+        self.votes.extend(later.votes);
+        Partial {
+            decided_seq: later.decided_seq.or(self.decided_seq),
+            last_seq: later.last_seq,
+            decision: later.decision.or(self.decision),
+            votes: self.votes,
+            outcome: later.outcome.or(self.outcome),
+            row_sha256: later.row_sha256.or(self.row_sha256),
+        }
+    }
+
+    fn done(self) -> Replayed {
+        let (decision, status) = self.decision.unwrap_or_default();
+        Replayed {
+            decided_seq: self.decided_seq.unwrap_or(0),
+            last_seq: self.last_seq,
+            decision,
+            status,
+            votes: self.votes,
+            outcome: self.outcome,
+            row_sha256: self.row_sha256,
+        }
+    }
+}
+
 /// Accumulates the replayed state of every action of one organisation's chain.
 #[derive(Debug, Default)]
 pub struct Replay {
-    actions: BTreeMap<i64, Replayed>,
+    actions: BTreeMap<i64, Partial>,
     unreadable: Vec<Divergence>,
     last_seq: i64,
 }
@@ -88,6 +128,15 @@ fn status_of(decision: &str) -> &'static str {
     }
 }
 
+const KINDS: [&[u8]; 6] = [
+    b"action.decided",
+    b"action.approval_vote",
+    b"action.denied_by_reviewer",
+    b"action.expired",
+    b"action.completed",
+    b"action.failed",
+];
+
 impl Replay {
     /// A new, empty replay.
     pub fn new() -> Self {
@@ -96,79 +145,94 @@ impl Replay {
 
     /// Feed the next entry (any kind; those not about an action are skipped).
     pub fn observe(&mut self, e: &AuditEntry) {
-        self.last_seq = self.last_seq.max(e.seq);
-        let kind = e.kind.as_str();
-        let relevant = matches!(
-            kind,
-            "action.decided"
-                | "action.approval_vote"
-                | "action.denied_by_reviewer"
-                | "action.expired"
-                | "action.completed"
-                | "action.failed"
+        self.observe_raw(
+            e.seq,
+            e.kind.as_bytes(),
+            e.subject.as_bytes(),
+            e.payload.as_bytes(),
         );
-        if !relevant {
+    }
+
+    /// [`observe`] of an entry's stored bytes.
+    ///
+    /// [`observe`]: Replay::observe
+    pub fn observe_raw(&mut self, seq: i64, kind: &[u8], subject: &[u8], payload: &[u8]) {
+        self.last_seq = self.last_seq.max(seq);
+        let Some(k) = KINDS.iter().position(|k| *k == kind) else {
             return;
-        }
-        let Some(id) = e
-            .subject
-            .strip_prefix("action:")
+        };
+        let kind = std::str::from_utf8(KINDS[k]).unwrap_or_default();
+        let Some(id) = subject
+            .strip_prefix(b"action:")
+            .and_then(|s| std::str::from_utf8(s).ok())
             .and_then(|s| s.parse::<i64>().ok())
         else {
             self.unreadable.push(Divergence {
-                seq: e.seq,
-                detail: format!("entry {} ({kind}) names no action", e.seq),
+                seq,
+                detail: format!("entry {seq} ({kind}) names no action"),
             });
             return;
         };
-        let f: Fields = match serde_json::from_str(&e.payload) {
+        let f: Fields = match serde_json::from_slice(payload) {
             Ok(f) => f,
             Err(err) => {
                 self.unreadable.push(Divergence {
-                    seq: e.seq,
-                    detail: format!("entry {} has an unreadable payload: {err}", e.seq),
+                    seq,
+                    detail: format!("entry {seq} has an unreadable payload: {err}"),
                 });
                 return;
             }
         };
         let a = self.actions.entry(id).or_default();
-        a.last_seq = e.seq;
+        a.last_seq = seq;
         if f.row_sha256.is_some() {
             a.row_sha256 = f.row_sha256;
         }
-        match kind {
-            "action.decided" => {
+        match k {
+            0 => {
                 let d = f.decision.unwrap_or_default();
-                a.decided_seq = e.seq;
-                a.status = status_of(&d).to_owned();
-                a.decision = d;
+                a.decided_seq = Some(seq);
+                a.decision = Some((d.clone(), status_of(&d).to_owned()));
             }
-            "action.approval_vote" | "action.denied_by_reviewer" => {
+            1 | 2 => {
                 let approve = f.approve.unwrap_or(false);
                 a.votes.push((f.approver_key.unwrap_or_default(), approve));
                 if let Some(s) = f.status {
-                    a.decision = match s.as_str() {
+                    let d = match s.as_str() {
                         "approved" => "allowed",
                         "denied" => "denied",
                         _ => "pending",
-                    }
-                    .to_owned();
-                    a.status = s;
+                    };
+                    a.decision = Some((d.to_owned(), s));
                 }
             }
-            "action.expired" => {
-                a.decision = "denied".to_owned();
-                a.status = "denied".to_owned();
-            }
-            "action.completed" => a.outcome = Some("completed".to_owned()),
+            3 => a.decision = Some(("denied".to_owned(), "denied".to_owned())),
+            4 => a.outcome = Some("completed".to_owned()),
             _ => a.outcome = Some("failed".to_owned()),
+        }
+    }
+
+    /// Append the replay of the stretch of the chain that follows this one.
+    pub fn merge(&mut self, later: Replay) {
+        self.last_seq = self.last_seq.max(later.last_seq);
+        self.unreadable.extend(later.unreadable);
+        for (id, p) in later.actions {
+            let merged = match self.actions.remove(&id) {
+                Some(earlier) => earlier.then(p),
+                None => p,
+            };
+            self.actions.insert(id, merged);
         }
     }
 
     /// Compare with the stored rows (every action row of the organisation, in any order).
     pub fn compare(self, rows: impl IntoIterator<Item = StoredAction>) -> Vec<Divergence> {
         let mut out = self.unreadable;
-        let mut replayed = self.actions;
+        let mut replayed: BTreeMap<i64, Replayed> = self
+            .actions
+            .into_iter()
+            .map(|(id, p)| (id, p.done()))
+            .collect();
         let end = self.last_seq + 1;
         for row in rows {
             let Some(r) = replayed.remove(&row.id) else {

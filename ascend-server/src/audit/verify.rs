@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::chain::{GENESIS, entry_hash, parse_hash};
+use super::chain::{EntryRef, GENESIS, Link, entry_hash_raw, parse_hash};
 use super::checkpoint::{Reason, SignedHead};
 use crate::model::{AuditEntry, ChainHead};
 
@@ -165,6 +165,11 @@ pub fn verify_chain(org_id: i64, entries: &[AuditEntry], head: Option<&ChainHead
     v.finish()
 }
 
+/// The link tag of a previous hash (its first two bytes).
+fn link_tag(prev: &[u8; 32]) -> i64 {
+    i64::from(u16::from_be_bytes([prev[0], prev[1]]))
+}
+
 /// An incremental chain walk: feed entries in storage insertion order with [`push`], then call
 /// [`finish`]. Memory use is constant (no entry is kept), so a chain of any length can be
 /// verified while streaming it from the database.
@@ -183,7 +188,7 @@ pub struct ChainVerifier {
     prev: [u8; 32],
     walked: u64,
     /// Stored hash of the entry whose seq is the head's (for a head behind the chain).
-    at_head: Option<String>,
+    at_head: Option<[u8; 32]>,
     /// Verified signed checkpoints of this organisation, in order.
     signed: Vec<SignedHead>,
     /// Index of the next signed checkpoint to compare.
@@ -236,6 +241,43 @@ impl ChainVerifier {
         self.walked
     }
 
+    /// The state of a walk of this chain that verified entries 1..=`seq` without a break, the
+    /// last with hash `hash`: where a walk of the next range of the chain starts (the ranges
+    /// of a parallel verification). Only a walk from entry 1 (not [`for_range`]) continues so.
+    ///
+    /// [`for_range`]: ChainVerifier::for_range
+    pub fn resume_after(&self, seq: i64, hash: [u8; 32]) -> Self {
+        let mut v = self.clone();
+        v.expected_seq = seq + 1;
+        v.prev = hash;
+        v.walked = u64::try_from(seq).unwrap_or(0);
+        // An unbroken walk passed every signed checkpoint up to `seq`, and matched each one at
+        // its own entry (checkpoints of entry 0, an empty chain, match nothing).
+        v.next_signed = self.signed.partition_point(|s| s.seq <= seq);
+        v.signed_through = self.signed[..v.next_signed]
+            .iter()
+            .rev()
+            .find(|s| s.seq >= 1)
+            .map_or(0, |s| s.seq);
+        v.at_head = None;
+        v
+    }
+
+    /// After walking a later range from [`resume_after`]: keep what an earlier range saw of
+    /// the head's entry.
+    ///
+    /// [`resume_after`]: ChainVerifier::resume_after
+    pub fn carry(&mut self, earlier: &ChainVerifier) {
+        if self.at_head.is_none() {
+            self.at_head = earlier.at_head;
+        }
+    }
+
+    /// The last entry verified: (sequence number, hash); (0, zeros) before the first.
+    pub fn position(&self) -> (i64, [u8; 32]) {
+        (self.expected_seq - 1, self.prev)
+    }
+
     /// Check the next entry. `has_seq(n)` must say whether an entry with sequence number `n`
     /// exists anywhere in the chain (it is asked only when the entry is out of sequence, to
     /// tell reordering from a gap). Returns the report when the chain breaks here; once it
@@ -245,20 +287,41 @@ impl ChainVerifier {
         e: &AuditEntry,
         has_seq: impl FnOnce(i64) -> bool,
     ) -> Option<VerifyReport> {
+        let entry = EntryRef {
+            org_id: e.org_id,
+            seq: e.seq,
+            ts: e.ts.as_bytes(),
+            kind: e.kind.as_bytes(),
+            actor: e.actor.as_bytes(),
+            subject: e.subject.as_bytes(),
+            payload: e.payload.as_bytes(),
+            hash: parse_hash(&e.hash),
+            link: Link::Full(parse_hash(&e.prev_hash)),
+        };
+        self.push_ref(&entry, has_seq)
+    }
+
+    /// [`push`] of an entry read straight from storage.
+    ///
+    /// [`push`]: ChainVerifier::push
+    pub fn push_ref(
+        &mut self,
+        e: &EntryRef<'_>,
+        has_seq: impl FnOnce(i64) -> bool,
+    ) -> Option<VerifyReport> {
         let (org_id, walked, expected_seq) = (self.org_id, self.walked, self.expected_seq);
+        let broken = |seq: i64, problem: Problem, detail: String| {
+            Some(VerifyReport::broken(org_id, walked, seq, problem, detail))
+        };
         if e.seq != expected_seq {
             if e.seq < expected_seq || has_seq(expected_seq) {
-                return Some(VerifyReport::broken(
-                    org_id,
-                    walked,
+                return broken(
                     e.seq,
                     Problem::Reordered,
                     format!("entry {} found where entry {expected_seq} belongs", e.seq),
-                ));
+                );
             }
-            return Some(VerifyReport::broken(
-                org_id,
-                walked,
+            return broken(
                 expected_seq,
                 Problem::Missing,
                 format!(
@@ -266,37 +329,52 @@ impl ChainVerifier {
                     e.seq - 1,
                     e.seq
                 ),
-            ));
+            );
         }
-        let stored_prev = parse_hash(&e.prev_hash);
-        let stored_hash = parse_hash(&e.hash);
-        let (Some(stored_prev), Some(stored_hash)) = (stored_prev, stored_hash) else {
-            return Some(VerifyReport::broken(
-                org_id,
-                walked,
+        let malformed = || {
+            broken(
                 e.seq,
                 Problem::Edited,
                 format!("entry {} has a malformed hash", e.seq),
-            ));
+            )
         };
-        let computed = entry_hash(
-            e.org_id,
-            e.seq,
-            &e.ts,
-            &e.kind,
-            &e.actor,
-            &e.subject,
-            &e.payload,
-            &stored_prev,
-        );
+        let Some(stored_hash) = e.hash else {
+            return malformed();
+        };
+        let text = [e.ts, e.kind, e.actor, e.subject, e.payload];
+        let stored_prev = match e.link {
+            Link::Full(Some(p)) => p,
+            Link::Full(None) => return malformed(),
+            Link::Tag(t) if i64::from(t) == link_tag(&self.prev) => self.prev,
+            Link::Tag(_) => {
+                // The entry was written after a different previous entry.
+                let computed = entry_hash_raw(e.org_id, e.seq, text, &self.prev);
+                return if computed == stored_hash && e.org_id == org_id || e.seq <= 1 {
+                    broken(
+                        e.seq,
+                        Problem::Edited,
+                        format!("entry {}'s link to the entry before it was edited", e.seq),
+                    )
+                } else {
+                    broken(
+                        e.seq - 1,
+                        Problem::Edited,
+                        format!(
+                            "entry {} was rewritten: entry {} links to a different hash",
+                            e.seq - 1,
+                            e.seq
+                        ),
+                    )
+                };
+            }
+        };
+        let computed = entry_hash_raw(e.org_id, e.seq, text, &stored_prev);
         if computed != stored_hash || e.org_id != org_id {
-            return Some(VerifyReport::broken(
-                org_id,
-                walked,
+            return broken(
                 e.seq,
                 Problem::Edited,
                 format!("entry {} does not match its hash (content edited)", e.seq),
-            ));
+            );
         }
         if self.range && self.walked == 0 {
             self.prev = stored_prev;
@@ -304,9 +382,7 @@ impl ChainVerifier {
         if stored_prev != self.prev {
             // The entry is self-consistent but does not link to its predecessor: the
             // predecessor was rewritten (and re-hashed) after this entry was written.
-            return Some(VerifyReport::broken(
-                org_id,
-                walked,
+            return broken(
                 e.seq - 1,
                 Problem::Edited,
                 format!(
@@ -314,19 +390,17 @@ impl ChainVerifier {
                     e.seq - 1,
                     e.seq
                 ),
-            ));
+            );
         }
         if self.head.as_ref().is_some_and(|h| h.seq == e.seq) {
-            self.at_head = Some(e.hash.clone());
+            self.at_head = Some(stored_hash);
         }
         while let Some(s) = self.signed.get(self.next_signed)
             && s.seq <= e.seq
         {
             if s.seq == e.seq && s.hash != stored_hash {
                 let from = self.signed_through + 1;
-                return Some(VerifyReport::broken(
-                    org_id,
-                    walked,
+                return broken(
                     from,
                     Problem::Rewritten,
                     format!(
@@ -334,7 +408,7 @@ impl ChainVerifier {
                          rewritten (re-hashed) after they were signed",
                         e.seq, s.n, e.seq
                     ),
-                ));
+                );
             }
             if s.seq == e.seq {
                 self.signed_through = e.seq;
@@ -481,10 +555,7 @@ impl ChainVerifier {
                     format!("entry {last} does not match the checkpointed head hash"),
                 );
             }
-            if head.seq < last
-                && head.seq > 0
-                && self.at_head.as_deref() != Some(head.hash.as_str())
-            {
+            if head.seq < last && head.seq > 0 && self.at_head != parse_hash(&head.hash) {
                 // Entries past the checkpoint: consistent chain, but the checkpointed entry
                 // itself does not match.
                 return VerifyReport::broken(

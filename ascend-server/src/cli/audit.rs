@@ -13,7 +13,9 @@ use crate::audit::evidence::{self, ExportRange};
 use crate::audit::{Signer, VerifyReport};
 use crate::config::{AuditConfig, beside};
 use crate::error::{Error, Result};
-use crate::store::sqlite::{Anchors, anchor_report, audit_orgs, export_evidence, verify_org};
+use crate::store::sqlite::{
+    Anchors, anchor_report, audit_orgs, check_schema, export_evidence, verify_org,
+};
 
 /// `ascend audit ...`
 #[derive(Debug, Subcommand)]
@@ -147,6 +149,7 @@ pub fn verify_file_with(path: &Path, opts: &VerifyOptions) -> Result<Vec<VerifyR
     }
     let anchors = anchors(path, opts)?;
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    check_schema(&c)?;
     let mut reports = Vec::new();
     if let Some(r) = anchor_report(&anchors) {
         reports.push(r);

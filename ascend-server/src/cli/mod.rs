@@ -55,6 +55,8 @@ pub struct Conn {
 }
 
 /// Subcommands.
+// Parsed once per process: the size of the `serve` options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the governance server.

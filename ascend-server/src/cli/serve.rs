@@ -98,6 +98,18 @@ pub struct AuditArgs {
     /// ... or every this many seconds when entries are waiting (default 5).
     #[arg(long, env = "ASCEND_CHECKPOINT_SECS", value_name = "SECS")]
     pub checkpoint_secs: Option<f64>,
+    /// Witness webhook: also POST every signed checkpoint to this URL (HMAC-signed like other
+    /// webhooks; needs --checkpoint-witness-secret).
+    #[arg(long, env = "ASCEND_CHECKPOINT_WITNESS", value_name = "URL")]
+    pub checkpoint_witness: Option<String>,
+    /// The witness deliveries' HMAC secret.
+    #[arg(
+        long,
+        env = "ASCEND_CHECKPOINT_WITNESS_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub checkpoint_witness_secret: Option<String>,
 }
 
 fn parse_durability(s: &str) -> std::result::Result<Durability, String> {
@@ -184,6 +196,12 @@ fn apply_audit(c: &mut ServerConfig, a: &AuditArgs) -> Result<()> {
     if let Some(v) = a.checkpoint_secs {
         c.audit.interval = std::time::Duration::try_from_secs_f64(v)
             .map_err(|_| Error::Config("--checkpoint-secs must be >= 0".into()))?;
+    }
+    if let Some(v) = &a.checkpoint_witness {
+        c.audit.witness_url = Some(v.clone());
+    }
+    if let Some(v) = &a.checkpoint_witness_secret {
+        c.audit.witness_secret = Some(v.clone());
     }
     Ok(())
 }

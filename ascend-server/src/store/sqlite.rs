@@ -22,13 +22,14 @@ use crate::model::{
     McpServerRecord, NewAction, Role, Snapshot, Timestamp, Webhook, now,
 };
 
+pub mod codec;
 mod integrity;
 mod writer;
 mod writes;
 
 pub use integrity::{
     Anchors, action_row_digest, anchor_report, audit_orgs, export_evidence, read_checkpoints,
-    verify_org,
+    verify_org, verify_org_in,
 };
 pub use writer::Sealing;
 
@@ -57,11 +58,18 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(1
 /// fsync, inside a commit every few hundred submits).
 const WRITER_AUTOCHECKPOINT_PAGES: i64 = 4000;
 
-/// Versioned migrations: (version, SQL). Applied in order, each in a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[
+/// One migration: SQL, or code for what SQL cannot say.
+enum Step {
+    Sql(&'static str),
+    Code(fn(&Connection) -> Result<()>),
+}
+
+/// Versioned migrations. Applied in order, each in a transaction.
+const MIGRATIONS: &[(i64, Step)] = &[
     (
         1,
-        r#"
+        Step::Sql(
+            r#"
 CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
 CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, org_id INTEGER NOT NULL, role TEXT NOT NULL,
   agent_id TEXT, key_hash BLOB NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL);
@@ -93,10 +101,12 @@ CREATE TABLE webhook_deliveries (id INTEGER PRIMARY KEY, webhook_id INTEGER NOT 
   org_id INTEGER NOT NULL, event TEXT NOT NULL, attempt INTEGER NOT NULL, status_code INTEGER,
   error TEXT, latency_ms REAL NOT NULL, at TEXT NOT NULL);
 "#,
+        ),
     ),
     (
         2,
-        r#"
+        Step::Sql(
+            r#"
 CREATE TABLE mcp_servers (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, server_name TEXT NOT NULL,
   display_name TEXT, description TEXT, transport_type TEXT NOT NULL, server_url TEXT,
   connection_config TEXT NOT NULL, governance_enabled INTEGER NOT NULL, active INTEGER NOT NULL,
@@ -104,10 +114,12 @@ CREATE TABLE mcp_servers (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, serve
   deactivation_reason TEXT, deactivated_at TEXT, deactivated_by TEXT, registered_by TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (org_id, server_name));
 "#,
+        ),
     ),
     (
         3,
-        r#"
+        Step::Sql(
+            r#"
 ALTER TABLE api_keys ADD COLUMN owner TEXT;
 ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT 'system';
 ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
@@ -115,9 +127,12 @@ ALTER TABLE api_keys ADD COLUMN revoked_at TEXT;
 ALTER TABLE webhooks ADD COLUMN created_key TEXT;
 ALTER TABLE webhooks ADD COLUMN only_key TEXT;
 "#,
+        ),
     ),
     // 4, not 3: main's access-control migration is 3 (the loop applies any gap in order).
-    (4, integrity::MIGRATION),
+    (4, Step::Sql(integrity::MIGRATION)),
+    // The compact audit rows (`codec`).
+    (5, Step::Code(codec::migrate_v5)),
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -231,6 +246,11 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
 
 /// Apply pending migrations to an open connection.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, i64::MAX)
+}
+
+/// Apply pending migrations up to `version` (tests build databases of an older schema).
+pub fn migrate_to(conn: &mut Connection, version: i64) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
     )?;
@@ -239,16 +259,40 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         [],
         |r| r.get(0),
     )?;
-    for (version, sql) in MIGRATIONS {
-        if *version > current {
+    for (v, step) in MIGRATIONS {
+        if *v > current && *v <= version {
             let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
+            match step {
+                Step::Sql(sql) => tx.execute_batch(sql)?,
+                Step::Code(f) => f(&tx)?,
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                params![version, now()],
+                params![v, now()],
             )?;
             tx.commit()?;
         }
+    }
+    Ok(())
+}
+
+/// Refuse a database whose schema is older than this build's (it is migrated by opening it
+/// with the server, e.g. `ascend serve`, once).
+pub fn check_schema(c: &Connection) -> Result<()> {
+    let current: i64 = c
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let latest = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if current < latest {
+        return Err(Error::Config(format!(
+            "the database has schema version {current}, this build reads {latest}: start the \
+             server on it once to migrate it"
+        )));
     }
     Ok(())
 }
@@ -699,23 +743,38 @@ impl Store for SqliteStore {
     }
 }
 
-/// Read one organisation's audit entries (used by the API and by `ascend audit verify --db`).
+/// Read one organisation's audit entries (used by the API and by `ascend audit verify --db`),
+/// hashes as hex and each entry's `prev_hash` as stored ([`codec`]).
 pub fn read_audit(c: &Connection, org_id: i64, offset: u64, limit: u64) -> Result<Vec<AuditEntry>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash \
-         FROM audit_log WHERE org_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
-    )?;
-    let rows = stmt
-        .query_map(
-            params![
-                org_id,
-                i64::try_from(limit).unwrap_or(i64::MAX),
-                i64::try_from(offset).unwrap_or(i64::MAX)
-            ],
-            audit_entry_from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    // The row before the page gives the first entry's `prev_hash`.
+    let (skip, take) = match offset.checked_sub(1) {
+        Some(before) => (before, limit.saturating_add(1)),
+        None => (0, limit),
+    };
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {} FROM audit_log WHERE org_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+        codec::COLUMNS
+    ))?;
+    let mut rows = stmt.query(params![
+        org_id,
+        i64::try_from(take).unwrap_or(i64::MAX),
+        i64::try_from(skip).unwrap_or(i64::MAX)
+    ])?;
+    let mut out = Vec::new();
+    let mut dec = codec::RowDecoder::new();
+    let mut prev = codec::genesis_hex();
+    let mut first = offset > 0;
+    while let Some(r) = rows.next()? {
+        if first {
+            first = false;
+            prev = codec::shown(r.get_ref(8)?);
+            continue;
+        }
+        let e = dec.entry(r, &prev)?;
+        prev.clone_from(&e.hash);
+        out.push(e);
+    }
+    Ok(out)
 }
 
 /// Read one organisation's checkpointed chain head.
@@ -733,21 +792,6 @@ pub fn read_head(c: &Connection, org_id: i64) -> Result<Option<ChainHead>> {
     )
     .optional()
     .map_err(Error::from)
-}
-
-fn audit_entry_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    Ok(AuditEntry {
-        row_id: r.get(0)?,
-        org_id: r.get(1)?,
-        seq: r.get(2)?,
-        ts: r.get(3)?,
-        kind: r.get(4)?,
-        actor: r.get(5)?,
-        subject: r.get(6)?,
-        payload: r.get(7)?,
-        prev_hash: r.get(8)?,
-        hash: r.get(9)?,
-    })
 }
 
 const ACTION_COLS: &str = "SELECT id, org_id, agent_id, agent_name, action_type, resource, resource_id, \

@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{audit_entry_from_row, read_head};
+use super::{codec, read_head};
+use crate::audit::GENESIS;
 use crate::audit::checkpoint::{self, Checkpoint, Reason};
 use crate::audit::evidence::{EvidenceWriter, ExportRange, Manifest};
 use crate::audit::replay::{Replay, StoredAction};
@@ -189,14 +190,38 @@ pub struct Anchors {
     pub bad_lines: Vec<checkpoint::BadLine>,
 }
 
-/// Verify one organisation straight from the database, in ONE read transaction (one WAL
-/// snapshot, so appends committed meanwhile never look like a break), streaming the entries
-/// in insertion order: the chain walk against the stored head and the signed checkpoints (from
-/// the database and the log), and the actions replayed from their entries against the
-/// `actions` table.
+/// Chains shorter than this are walked on one thread.
+const PARALLEL_FROM: i64 = 50_000;
+
+/// Verify one organisation straight from the database: the chain walk against the stored head
+/// and the signed checkpoints (from the database and the log), and the actions replayed from
+/// their entries against the `actions` table.
+///
+/// The head, the checkpoints and the bounds of the chain are read in ONE read transaction (one
+/// WAL snapshot, so appends committed meanwhile never look like a break). A long chain is then
+/// walked in parallel: split into ranges of row ids up to the last id of that snapshot, each
+/// range read and re-hashed on its own thread with its own read connection and transaction.
+/// An entry's hash depends only on its row and the previous row's stored hash, so each range
+/// starts from the stored hash of the row before it, and the links are compared at the seams
+/// (each range must start exactly where the one before it ended). The server only ever
+/// appends to `audit_log`, at ids above the snapshot's last one, so every range reads the rows
+/// of the snapshot. When a range breaks, or a seam does not match, that part is walked again on
+/// the snapshot's own connection from the exact state the earlier ranges reached: the findings
+/// (the first bad sequence number and what it looks like) are those of a walk on one thread.
 ///
 /// Used by the server (`GET /api/v1/audit/verify`) and by `ascend audit verify --db`.
 pub fn verify_org(c: &Connection, org_id: i64, anchors: &Anchors) -> Result<VerifyReport> {
+    verify_org_in(c, org_id, anchors, None)
+}
+
+/// [`verify_org`] with the chain split into exactly `ranges` ranges (None: one per core for a
+/// long chain, else one). Every split gives the same report.
+pub fn verify_org_in(
+    c: &Connection,
+    org_id: i64,
+    anchors: &Anchors,
+    ranges: Option<usize>,
+) -> Result<VerifyReport> {
     // Rolled back (it only read) when dropped.
     let tx = c.unchecked_transaction()?;
     let head = read_head(&tx, org_id)?;
@@ -208,9 +233,8 @@ pub fn verify_org(c: &Connection, org_id: i64, anchors: &Anchors) -> Result<Veri
         )
         .optional()?;
     let head_seq = head.as_ref().map(|h| h.seq);
-    let mut head_entry_ts: Option<String> = None;
     let mut extra: Vec<Finding> = Vec::new();
-    let mut verifier = ChainVerifier::new(org_id, head);
+    let mut base = ChainVerifier::new(org_id, head);
     if let Some(key) = &anchors.key {
         let db = read_checkpoints(&tx, Some(org_id))?;
         let log: Vec<Checkpoint> = anchors
@@ -229,50 +253,51 @@ pub fn verify_org(c: &Connection, org_id: i64, anchors: &Anchors) -> Result<Veri
             problem: Problem::Checkpoint,
             detail: p.detail.clone(),
         }));
-        verifier = verifier.with_signed(trusted.of(org_id));
+        base = base.with_signed(trusted.of(org_id));
     }
-    let mut replay = Replay::new();
+    let (min_id, max_id): (Option<i64>, Option<i64>) = tx.query_row(
+        "SELECT MIN(id), MAX(id) FROM audit_log WHERE org_id = ?1",
+        params![org_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let ranges = match (min_id, max_id) {
+        (Some(lo), Some(hi)) => split(lo - 1, hi, head_seq.unwrap_or(0), ranges),
+        _ => Vec::new(),
+    };
+    // The head's seq as a guess of the chain's length: a chain that fills its span of row ids
+    // is read in row id order, a sparse one (other organisations in between) through the index.
+    let dense = match (min_id, max_id, head_seq) {
+        (Some(lo), Some(hi), Some(n)) => n.saturating_mul(2) > hi - lo,
+        _ => false,
+    };
+    let walks = walk_ranges(&tx, org_id, &ranges, &base, head_seq, dense)?;
+    let mut state = base;
     let mut broken: Option<VerifyReport> = None;
-    {
-        let mut stmt = tx.prepare(
-            "SELECT id, org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash \
-             FROM audit_log WHERE org_id = ?1 ORDER BY id",
-        )?;
-        let mut rows = stmt.query(params![org_id])?;
-        while let Some(row) = rows.next()? {
-            let entry = audit_entry_from_row(row)?;
-            replay.observe(&entry);
-            if head_seq == Some(entry.seq) {
-                head_entry_ts = Some(entry.ts.clone());
-            }
-            if broken.is_some() {
-                continue;
-            }
-            let mut lookup_error = None;
-            broken = verifier.push(&entry, |seq| {
-                match tx
-                    .query_row(
-                        "SELECT 1 FROM audit_log WHERE org_id = ?1 AND seq = ?2 LIMIT 1",
-                        params![org_id, seq],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                {
-                    Ok(found) => found.is_some(),
-                    Err(e) => {
-                        lookup_error = Some(e);
-                        false
-                    }
-                }
-            });
-            if let Some(e) = lookup_error {
-                return Err(e.into());
-            }
+    let mut replay = Replay::new();
+    let mut head_entry_ts: Option<String> = None;
+    for (i, w) in walks.into_iter().enumerate() {
+        replay.merge(w.replay);
+        if w.head_ts.is_some() {
+            head_entry_ts = w.head_ts;
         }
+        if broken.is_some() {
+            continue;
+        }
+        let seam_ok = w.start == Some(state.position());
+        if w.broken || !seam_ok {
+            // Walk again from the exact state reached, on the snapshot, to the end.
+            let from = ranges[i].0;
+            let last = ranges.last().map_or(from, |r| r.1);
+            broken = Some(rewalk(&tx, org_id, (from, last), state.clone(), dense)?);
+            continue;
+        }
+        let mut next = w.verifier;
+        next.carry(&state);
+        state = next;
     }
     let mut report = match broken {
         Some(r) => r,
-        None => verifier.finish(),
+        None => state.finish(),
     };
     if let (Some(seq), Some(at), Some(ts)) = (head_seq, &head_at, &head_entry_ts)
         && at != ts
@@ -296,6 +321,192 @@ pub fn verify_org(c: &Connection, org_id: i64, anchors: &Anchors) -> Result<Veri
     }));
     report.add(extra);
     Ok(report)
+}
+
+/// Ranges of row ids `(after, up_to]` covering `(lo, hi]`: one per core for a long chain.
+fn split(lo: i64, hi: i64, length: i64, ranges: Option<usize>) -> Vec<(i64, i64)> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let n = match ranges {
+        Some(n) => n.clamp(1, 64) as i64,
+        None if length.max(hi - lo) >= PARALLEL_FROM => cores.clamp(1, 8) as i64,
+        None => 1,
+    };
+    let span = hi - lo;
+    (0..n)
+        .map(|k| {
+            (
+                lo + span / n * k,
+                if k + 1 == n {
+                    hi
+                } else {
+                    lo + span / n * (k + 1)
+                },
+            )
+        })
+        .collect()
+}
+
+/// What one range's walk found.
+struct RangeWalk {
+    /// The last entry before the range: (seq, stored hash); None when there is none, or
+    /// (.., zeros) when its hash is malformed.
+    start: Option<(i64, [u8; 32])>,
+    /// The walk from there (speculative: exact when `start` is where the earlier ranges ended).
+    verifier: ChainVerifier,
+    /// The walk broke in the range (its report is made again by [`rewalk`]).
+    broken: bool,
+    replay: Replay,
+    /// Time text of the range's last entry with the head's seq.
+    head_ts: Option<String>,
+}
+
+fn rows_sql(dense: bool) -> String {
+    // `+org_id`: scan the table in row id order instead of the index.
+    format!(
+        "SELECT {} FROM audit_log WHERE {}org_id = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
+        codec::COLUMNS,
+        if dense { "+" } else { "" }
+    )
+}
+
+/// Walk each range, on this connection when there is one range, else on one thread and
+/// read connection each.
+fn walk_ranges(
+    tx: &Connection,
+    org_id: i64,
+    ranges: &[(i64, i64)],
+    base: &ChainVerifier,
+    head_seq: Option<i64>,
+    dense: bool,
+) -> Result<Vec<RangeWalk>> {
+    let path = tx.path().filter(|p| !p.is_empty()).map(str::to_owned);
+    let (Some(path), true) = (path, ranges.len() > 1) else {
+        return ranges
+            .iter()
+            .map(|r| walk_range(tx, org_id, *r, base, head_seq, dense))
+            .collect();
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|r| {
+                let path = path.as_str();
+                s.spawn(move || -> Result<RangeWalk> {
+                    let c = Connection::open_with_flags(
+                        path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(std::time::Duration::from_secs(5))?;
+                    let tx = c.unchecked_transaction()?;
+                    walk_range(&tx, org_id, *r, base, head_seq, dense)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::error::Error::Internal(
+                        "a verify thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    })
+}
+
+/// The last entry at or before row id `at`: (seq, stored hash).
+fn entry_before(c: &Connection, org_id: i64, at: i64) -> Result<Option<(i64, [u8; 32])>> {
+    Ok(c.prepare_cached(
+        "SELECT seq, hash FROM audit_log WHERE org_id = ?1 AND id <= ?2 ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(params![org_id, at], |r| {
+        Ok((
+            r.get(0)?,
+            codec::hash_of(r.get_ref(1)?).unwrap_or([0u8; 32]),
+        ))
+    })
+    .optional()?)
+}
+
+fn walk_range(
+    c: &Connection,
+    org_id: i64,
+    (after, up_to): (i64, i64),
+    base: &ChainVerifier,
+    head_seq: Option<i64>,
+    dense: bool,
+) -> Result<RangeWalk> {
+    let start = entry_before(c, org_id, after)?;
+    let mut verifier = match start {
+        Some((seq, hash)) => base.resume_after(seq, hash),
+        None => base.clone(),
+    };
+    let mut broken = false;
+    let mut replay = Replay::new();
+    let mut head_ts = None;
+    let mut stmt = c.prepare(&rows_sql(dense))?;
+    let mut rows = stmt.query(params![org_id, after, up_to])?;
+    let mut dec = codec::RowDecoder::new();
+    while let Some(row) = rows.next()? {
+        let e = dec.decode(row)?;
+        replay.observe_raw(e.seq, e.kind, e.subject, e.payload);
+        if head_seq == Some(e.seq) {
+            head_ts = Some(String::from_utf8_lossy(e.ts).into_owned());
+        }
+        if !broken {
+            // Out of sequence is a break, walked again exactly by `rewalk`.
+            broken = verifier.push_ref(&e, |_| true).is_some();
+        }
+    }
+    Ok(RangeWalk {
+        start: start.or(Some((0, GENESIS))),
+        verifier,
+        broken,
+        replay,
+        head_ts,
+    })
+}
+
+/// The exact walk from `v` over the rows `(after, up_to]`, on the snapshot's connection.
+fn rewalk(
+    tx: &Connection,
+    org_id: i64,
+    (after, up_to): (i64, i64),
+    mut v: ChainVerifier,
+    dense: bool,
+) -> Result<VerifyReport> {
+    let mut stmt = tx.prepare(&rows_sql(dense))?;
+    let mut rows = stmt.query(params![org_id, after, up_to])?;
+    let mut dec = codec::RowDecoder::new();
+    while let Some(row) = rows.next()? {
+        let e = dec.decode(row)?;
+        let mut lookup_error = None;
+        let broken = v.push_ref(&e, |seq| {
+            match tx
+                .query_row(
+                    "SELECT 1 FROM audit_log WHERE org_id = ?1 AND seq = ?2 LIMIT 1",
+                    params![org_id, seq],
+                    |_| Ok(()),
+                )
+                .optional()
+            {
+                Ok(found) => found.is_some(),
+                Err(e) => {
+                    lookup_error = Some(e);
+                    false
+                }
+            }
+        });
+        if let Some(e) = lookup_error {
+            return Err(e.into());
+        }
+        if let Some(r) = broken {
+            return Ok(r);
+        }
+    }
+    Ok(v.finish())
 }
 
 /// Problems of the anchors that belong to no organisation (unreadable log lines; a log whose
@@ -356,6 +567,7 @@ pub fn export_evidence(
     range: &ExportRange,
 ) -> Result<Manifest> {
     let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    super::check_schema(&c)?;
     let tx = c.unchecked_transaction()?;
     let anchors = Anchors {
         log: log.to_vec(),
@@ -371,13 +583,24 @@ pub fn export_evidence(
     let mut cps: Vec<Checkpoint> = Vec::new();
     for org in orgs {
         w.org(org, from);
-        let mut stmt = tx.prepare(
-            "SELECT id, org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash \
-             FROM audit_log WHERE org_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY id",
-        )?;
-        let mut rows = stmt.query(params![org, from, to])?;
+        // Every row in order (each entry's `prev_hash` is the previous row's hash), those in
+        // the range written.
+        let mut stmt = tx.prepare(&format!(
+            "SELECT {} FROM audit_log WHERE org_id = ?1 ORDER BY id",
+            codec::COLUMNS
+        ))?;
+        let mut rows = stmt.query(params![org])?;
+        let mut dec = codec::RowDecoder::new();
+        let mut prev = codec::genesis_hex();
         while let Some(row) = rows.next()? {
-            w.entry(&audit_entry_from_row(row)?)?;
+            let seq: i64 = row.get(2)?;
+            if (from..=to).contains(&seq) {
+                let e = dec.entry(row, &prev)?;
+                w.entry(&e)?;
+                prev = e.hash;
+            } else {
+                prev = codec::shown(row.get_ref(8)?);
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for cp in read_checkpoints(&tx, Some(org))?

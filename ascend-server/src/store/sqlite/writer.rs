@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::integrity;
+use super::{codec, integrity};
 use crate::audit::chain::{GENESIS, entry_hash};
 use crate::audit::checkpoint::{Checkpoint, CheckpointLog, Reason, Signer};
 use crate::error::{Error, Result};
@@ -79,19 +79,19 @@ impl Writer<'_, '_> {
         );
         self.tx
             .prepare_cached(
-                "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, prev_hash, hash) \
+                "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, hash, link) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 draft.org_id,
                 seq,
-                ts,
-                kind,
+                codec::ts_value(&ts),
+                codec::kind_value(kind),
                 draft.actor,
                 draft.subject,
                 payload,
-                hex::encode(prev),
-                hex::encode(hash)
+                &hash[..],
+                codec::link_tag(&prev)
             ])?;
         self.heads.insert(draft.org_id, (seq, hash));
         self.touched.push((draft.org_id, ts));
@@ -169,6 +169,9 @@ pub struct Sealing {
     pub every: u64,
     /// ... or once this much time passed since then.
     pub interval: Duration,
+    /// Where every committed batch of checkpoints is also handed, for delivery to a witness
+    /// outside the server (see `webhooks::run_witness`).
+    pub witness: Option<tokio::sync::mpsc::UnboundedSender<Vec<Checkpoint>>>,
 }
 
 impl std::fmt::Debug for Sealing {
@@ -177,6 +180,7 @@ impl std::fmt::Debug for Sealing {
             .field("signer", &self.signer)
             .field("every", &self.every)
             .field("interval", &self.interval)
+            .field("witness", &self.witness.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +279,11 @@ impl Sealer {
         {
             tracing::error!(error = %e, log = %log.path().display(),
                 "could not append to the checkpoint log");
+        }
+        if let Some(w) = &self.sealing.witness
+            && w.send(self.signed.clone()).is_err()
+        {
+            tracing::warn!("the checkpoint witness stopped: checkpoints not delivered");
         }
         self.signed.clear();
     }
