@@ -338,6 +338,19 @@ impl ChainVerifier {
                 format!("entry {} has a malformed hash", e.seq),
             )
         };
+        // The entry before `e` was rewritten (and re-hashed) after `e` was written: `e` still
+        // links to the old hash.
+        let rewritten = || {
+            broken(
+                e.seq - 1,
+                Problem::Edited,
+                format!(
+                    "entry {} was rewritten: entry {} links to a different hash",
+                    e.seq - 1,
+                    e.seq
+                ),
+            )
+        };
         let Some(stored_hash) = e.hash else {
             return malformed();
         };
@@ -356,15 +369,7 @@ impl ChainVerifier {
                         format!("entry {}'s link to the entry before it was edited", e.seq),
                     )
                 } else {
-                    broken(
-                        e.seq - 1,
-                        Problem::Edited,
-                        format!(
-                            "entry {} was rewritten: entry {} links to a different hash",
-                            e.seq - 1,
-                            e.seq
-                        ),
-                    )
+                    rewritten()
                 };
             }
         };
@@ -382,15 +387,7 @@ impl ChainVerifier {
         if stored_prev != self.prev {
             // The entry is self-consistent but does not link to its predecessor: the
             // predecessor was rewritten (and re-hashed) after this entry was written.
-            return broken(
-                e.seq - 1,
-                Problem::Edited,
-                format!(
-                    "entry {} was rewritten: entry {} links to a different hash",
-                    e.seq - 1,
-                    e.seq
-                ),
-            );
+            return rewritten();
         }
         if self.head.as_ref().is_some_and(|h| h.seq == e.seq) {
             self.at_head = Some(stored_hash);
