@@ -622,6 +622,7 @@ async fn console_in_a_real_browser() {
     b.goto(&url("/console/audit")).await;
     let v = b.wait_for("#verify-status", wait).await;
     assert!(b.text(&v).await.starts_with("Verified"));
+    assert!(b.find("#checkpoint-status").await.is_some());
     assert!(b.find_all("#audit-entries tbody tr").await.len() > 5);
     b.screenshot(&shots.join("07-audit.png")).await;
     b.goto(&url("/console/insights")).await;
@@ -637,6 +638,38 @@ async fn console_in_a_real_browser() {
     b.screenshot(&shots.join("08-insights.png")).await;
 
     b.quit().await;
+    h.server.shutdown().await.unwrap();
+}
+
+/// The audit page says which entry the last signed checkpoint covers (plain HTTP).
+#[tokio::test]
+async fn the_audit_page_shows_the_last_signed_checkpoint() {
+    // A checkpoint after every entry, so one is due as soon as anything is written.
+    let h = common::harness_with(|c| c.audit.every = 1).await;
+    let (status, _) = h.submit(&h.agent, common::low_action("cp-agent")).await;
+    assert_eq!(status, 200);
+    let cookie = sign_in(&h, &h.reviewer).await.expect("reviewer signs in");
+    let html = no_redirects()
+        .get(h.url("/console/audit"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = html
+        .find("id=\"checkpoint-status\" data-signed-through=\"")
+        .unwrap_or_else(|| panic!("no signed checkpoint shown: {html}"));
+    let rest = &html[at..];
+    let n: i64 = rest
+        .split('"')
+        .nth(3)
+        .and_then(|v| v.parse().ok())
+        .expect("a sequence number");
+    assert!(n >= 1, "{n}");
+    assert!(rest.contains("Signed through entry"), "{rest}");
+    assert!(!html.contains("not available on this server"));
     h.server.shutdown().await.unwrap();
 }
 

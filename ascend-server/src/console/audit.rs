@@ -1,7 +1,5 @@
-//! Audit: the chain's verification status, the entries page by page, and an export.
-//!
-//! The last signed checkpoint will be shown here once the audit-integrity work (signed
-//! checkpoints) lands; today the page shows the verification against the checkpointed head.
+//! Audit: the chain's verification status (with the entry the last signed checkpoint covers),
+//! the entries page by page, and an export.
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -12,6 +10,7 @@ use serde::Deserialize;
 use super::Console;
 use super::layout::{self, Nav};
 use super::session::Signed;
+use crate::audit::VerifyReport;
 use crate::model::AuditEntry;
 
 const PAGE: u64 = 50;
@@ -78,7 +77,7 @@ pub async fn page(State(c): State<Console>, s: Signed, Query(q): Query<AuditQuer
                 }
                 Err(e) => { p class="flash bad" role="alert" { (layout::refusal(e)) } }
             }
-            p class="hint" { "Signed checkpoints are not available on this server yet." }
+            (checkpoint_status(&c, &report))
             p { a href="/console/audit/export" id="audit-export" download="audit.jsonl" { "Export the whole trail (JSON lines)" } }
         }
         section aria-labelledby="entries-h" {
@@ -97,6 +96,39 @@ pub async fn page(State(c): State<Console>, s: Signed, Query(q): Query<AuditQuer
         }
     };
     layout::page(&c, &s, Nav::Audit, "Audit", body).into_response()
+}
+
+/// What the signed checkpoints say about the chain just verified.
+fn checkpoint_status(c: &Console, report: &crate::Result<VerifyReport>) -> Markup {
+    let audit = &c.gov().config().audit;
+    if !audit.enabled {
+        return html! {
+            p class="hint" id="checkpoint-status" { "Checkpoint signing is switched off on this server." }
+        };
+    }
+    let every = format!(
+        "every {} entries or {} s",
+        audit.every,
+        audit.interval.as_secs_f64()
+    );
+    match report {
+        Ok(VerifyReport {
+            signed_through: Some(n),
+            ..
+        }) => html! {
+            p class="hint" id="checkpoint-status" data-signed-through=(n) {
+                "Signed through entry " (n) ": the last Ed25519-signed checkpoint verified against the chain; "
+                "later entries are covered by the next one (" (every) "). An auditor checks the "
+                "evidence package offline with " code { "ascend audit verify --evidence DIR --pubkey FILE" } "."
+            }
+        },
+        Ok(_) => html! {
+            p class="hint" id="checkpoint-status" {
+                "No signed checkpoint covers this chain yet; the next is signed " (every) "."
+            }
+        },
+        Err(_) => html! {},
+    }
 }
 
 /// `GET /console/audit/export`: every entry of the organisation as JSON lines, hashes included.
