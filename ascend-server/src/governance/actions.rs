@@ -172,58 +172,22 @@ impl Governance {
     /// Record how an allowed action ended (once; only for actions that were allowed to run).
     /// The report is stored redacted.
     pub async fn report_outcome(&self, p: &Principal, id: i64, input: OutcomeInput) -> Result<()> {
-        access::authorize(p, Operation::ReportOutcome)?;
-        if let Some(d) = input.detail.get("duration_ms")
-            && !d.is_null()
-            && !d.is_number()
-        {
-            return Err(Error::field("duration_ms", "must be a number"));
-        }
-        let org = p.org_id;
-        let actor = p.name.clone();
-        let bound = access::bound_agent(p, Operation::ReportOutcome).map(str::to_owned);
-        let own_key = access::own_key(p, Operation::ReportOutcome).map(str::to_owned);
-        let outcome = input.outcome;
-        let detail = redact(&input.detail);
-        let at = now();
-        let report = detail.clone();
+        let r = outcome_report(p, id, input)?;
         self.state
             .store
-            .record_outcome(
-                org,
-                id,
-                outcome,
-                detail,
-                at,
-                Box::new(move |action| {
-                    if bound.as_deref().is_some_and(|b| b != action.agent_id)
-                        || own_key
-                            .as_deref()
-                            .is_some_and(|k| k != action.submitted_key)
-                    {
-                        return Err(Error::NotFound(format!("action {id} not found")));
-                    }
-                    if let Some(prev) = action.outcome {
-                        return Err(Error::Conflict(format!(
-                            "action {id} was already reported as {}",
-                            prev.as_str()
-                        )));
-                    }
-                    if !action.allowed {
-                        return Err(Error::Conflict(format!(
-                            "action {id} was not allowed to run (status {})",
-                            action.status
-                        )));
-                    }
-                    let event = Event::Outcome {
-                        action_id: id,
-                        outcome,
-                        report: &report,
-                    };
-                    Ok(event.draft(org, &actor, at))
-                }),
-            )
+            .record_outcome(r.org, id, r.outcome, r.detail, r.at, r.check)
             .await
+    }
+
+    /// [`Governance::report_outcome`] for a reporter that does not wait for it (an in-process
+    /// agent): checked for the caller now, committed with the store's next write (within its
+    /// flush interval at the latest). A report the stored action refuses is logged, not
+    /// returned.
+    pub fn report_outcome_later(&self, p: &Principal, id: i64, input: OutcomeInput) -> Result<()> {
+        let r = outcome_report(p, id, input)?;
+        self.state
+            .store
+            .record_outcome_later(r.org, id, r.outcome, r.detail, r.at, r.check)
     }
 
     async fn load(&self, p: &Principal, op: Operation, id: i64) -> Result<ActionRecord> {
@@ -284,4 +248,65 @@ impl Governance {
             }),
         });
     }
+}
+
+/// An outcome report checked for its caller, with the check the stored action must pass.
+struct OutcomeReport {
+    org: i64,
+    outcome: ActionOutcome,
+    detail: Value,
+    at: crate::model::Timestamp,
+    check: crate::store::OutcomeCheck,
+}
+
+fn outcome_report(p: &Principal, id: i64, input: OutcomeInput) -> Result<OutcomeReport> {
+    access::authorize(p, Operation::ReportOutcome)?;
+    if let Some(d) = input.detail.get("duration_ms")
+        && !d.is_null()
+        && !d.is_number()
+    {
+        return Err(Error::field("duration_ms", "must be a number"));
+    }
+    let org = p.org_id;
+    let actor = p.name.clone();
+    let bound = access::bound_agent(p, Operation::ReportOutcome).map(str::to_owned);
+    let own_key = access::own_key(p, Operation::ReportOutcome).map(str::to_owned);
+    let outcome = input.outcome;
+    let detail = redact(&input.detail);
+    let at = now();
+    let report = detail.clone();
+    let check: crate::store::OutcomeCheck = Box::new(move |action| {
+        if bound.as_deref().is_some_and(|b| b != action.agent_id)
+            || own_key
+                .as_deref()
+                .is_some_and(|k| k != action.submitted_key)
+        {
+            return Err(Error::NotFound(format!("action {id} not found")));
+        }
+        if let Some(prev) = action.outcome {
+            return Err(Error::Conflict(format!(
+                "action {id} was already reported as {}",
+                prev.as_str()
+            )));
+        }
+        if !action.allowed {
+            return Err(Error::Conflict(format!(
+                "action {id} was not allowed to run (status {})",
+                action.status
+            )));
+        }
+        let event = Event::Outcome {
+            action_id: id,
+            outcome,
+            report: &report,
+        };
+        Ok(event.draft(org, &actor, at))
+    });
+    Ok(OutcomeReport {
+        org,
+        outcome,
+        detail,
+        at,
+        check,
+    })
 }

@@ -74,6 +74,19 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         check: OutcomeCheck,
     ) -> BoxFuture<'_, Result<()>>;
+    /// [`Store::record_outcome`] for a sender that does not wait: queued now, committed with
+    /// the next write (or within the store's flush interval, or at close); a refusal by
+    /// `check` or a failed commit is logged.
+    #[allow(clippy::too_many_arguments)]
+    fn record_outcome_later(
+        &self,
+        org_id: i64,
+        id: i64,
+        outcome: ActionOutcome,
+        detail: serde_json::Value,
+        at: Timestamp,
+        check: OutcomeCheck,
+    ) -> Result<()>;
     /// Turn a kill switch on or off.
     fn set_kill_switch(
         &self,

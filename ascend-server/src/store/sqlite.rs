@@ -1,5 +1,6 @@
-//! The embedded SQLite store: WAL mode, one writer thread with group commit (`writer`), the SQL
-//! of each write (`writes`), read connections used from `spawn_blocking`.
+//! The embedded SQLite store: WAL mode, group commit on the caller's thread or the writer
+//! thread (`writer`), the SQL of each write (`writes`), read connections used from
+//! `spawn_blocking`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -8,7 +9,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use ascend_runtime::wire::DecisionBody;
 
@@ -48,15 +49,18 @@ impl rusqlite::types::FromSql for Timestamp {
     }
 }
 
-use writer::{Heads, Msg, Sealer, Typed, Writer, writer_loop};
+use writer::{Committer, Deferred, Heads, Sealer, Typed, Writer};
 
 const READERS: usize = 3;
 /// How often the checkpointer thread copies the WAL back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-/// Backstop: the writer checkpoints itself once the WAL holds this many pages (the checkpointer
-/// thread normally keeps it far below; SQLite's default of 1000 would put a checkpoint, with its
-/// fsync, inside a commit every few hundred submits).
-const WRITER_AUTOCHECKPOINT_PAGES: i64 = 4000;
+/// The writer checkpoints itself once the WAL holds this many pages. The checkpointer thread
+/// copies the WAL into the database meanwhile, but under steady load frames keep arriving while
+/// it runs, so only the writer's own checkpoint lets the WAL start over: each costs one `fsync`
+/// inside a commit, whatever the WAL's size. 16,000 pages (≤ 64 MB of WAL at 4 KiB pages) make
+/// that about once a second at 4,000 decisions/s (SQLite's default of 1,000 would put it in
+/// every hundred-odd commits).
+const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_000;
 
 /// One migration: SQL, or code for what SQL cannot say.
 enum Step {
@@ -138,7 +142,7 @@ ALTER TABLE webhooks ADD COLUMN only_key TEXT;
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     path: PathBuf,
-    tx: mpsc::Sender<Msg>,
+    committer: Arc<Committer>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_id: AtomicI64,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -163,11 +167,13 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// `seal`: the writer's queue and how often to ask it to sign heads that are due by time.
+    /// Each round it also rings the writer for deferred jobs, and every `seal_every` asks it
+    /// to sign heads that are due by time.
     fn start(
         path: &Path,
         durability: Durability,
-        seal: Option<(mpsc::Sender<Msg>, std::time::Duration)>,
+        committer: Arc<Committer>,
+        seal_every: Option<std::time::Duration>,
     ) -> Result<Self> {
         let conn = Connection::open(path)?;
         configure(&conn, durability)?;
@@ -182,11 +188,11 @@ impl Checkpointer {
                     if flag.load(Ordering::Acquire) {
                         break;
                     }
-                    if let Some((tx, every)) = &seal
-                        && last_seal.elapsed() >= *every
+                    committer.ring_deferred();
+                    if let Some(every) = seal_every
+                        && last_seal.elapsed() >= every
                     {
-                        // A full queue means the writer is busy and seals by count anyway.
-                        let _ = tx.try_send(Msg::Seal);
+                        committer.ring_seal();
                         last_seal = std::time::Instant::now();
                     }
                     // Returns (busy, log pages, checkpointed pages); a busy result is retried on
@@ -218,6 +224,14 @@ impl Drop for Checkpointer {
     fn drop(&mut self) {
         // Not joined here (drop may run on an async worker); the thread ends within one round.
         let _ = self.stop();
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // The writer thread commits what is queued and stops (not joined: drop may run on an
+        // async worker).
+        self.committer.close();
     }
 }
 
@@ -341,15 +355,15 @@ impl SqliteStore {
             r.busy_timeout(std::time::Duration::from_secs(5))?;
             readers.push(Mutex::new(r));
         }
-        let (tx, rx) = mpsc::channel::<Msg>(8192);
+        let committer = Committer::new(conn, heads, sealer, durability == Durability::Normal);
+        let on_thread = Arc::clone(&committer);
         let writer = std::thread::Builder::new()
             .name("ascend-store-writer".into())
-            .spawn(move || writer_loop(conn, heads, sealer, rx))?;
-        let checkpointer =
-            Checkpointer::start(path, durability, interval.map(|i| (tx.clone(), i)))?;
+            .spawn(move || on_thread.writer_loop())?;
+        let checkpointer = Checkpointer::start(path, durability, Arc::clone(&committer), interval)?;
         Ok(Self {
             path: path.to_owned(),
-            tx,
+            committer,
             readers: Arc::new(readers),
             next_id: AtomicI64::new(max_id + 1),
             writer: Mutex::new(Some(writer)),
@@ -363,7 +377,8 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Queue a write for the writer thread; resolves once its batch committed.
+    /// Commit a write (on this thread when nobody else is committing, else in the writer
+    /// thread's next batch); resolves once its batch committed.
     fn run<T, F>(&self, f: F) -> BoxFuture<'_, Result<T>>
     where
         T: Send + 'static,
@@ -371,10 +386,7 @@ impl SqliteStore {
     {
         Box::pin(async move {
             let (reply, rx) = oneshot::channel();
-            self.tx
-                .send(Msg::Job(Box::new(Typed::new(f, reply))))
-                .await
-                .map_err(|_| Error::StoreUnavailable("writer stopped".into()))?;
+            self.committer.submit(Box::new(Typed::new(f, reply)))?;
             rx.await
                 .map_err(|_| Error::StoreUnavailable("writer dropped the request".into()))?
         })
@@ -437,7 +449,7 @@ impl Store for SqliteStore {
     }
 
     fn queue_depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.committer.queued()
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<()>> {
@@ -499,6 +511,24 @@ impl Store for SqliteStore {
             writes::set_outcome(w, org_id, id, outcome, &detail, at)?;
             w.append_action(&audit, id)
         })
+    }
+
+    fn record_outcome_later(
+        &self,
+        org_id: i64,
+        id: i64,
+        outcome: ActionOutcome,
+        detail: Value,
+        at: Timestamp,
+        check: OutcomeCheck,
+    ) -> Result<()> {
+        self.committer
+            .defer(Box::new(Deferred::new("outcome report", move |w| {
+                let state = writes::action_state(w, org_id, id)?;
+                let audit = check(&state)?;
+                writes::set_outcome(w, org_id, id, outcome, &detail, at)?;
+                w.append_action(&audit, id)
+            })))
     }
 
     fn set_kill_switch(
@@ -730,10 +760,7 @@ impl Store for SqliteStore {
             if let Some(h) = self.checkpointer.stop() {
                 let _ = tokio::task::spawn_blocking(move || h.join()).await;
             }
-            let (done, rx) = oneshot::channel();
-            if self.tx.send(Msg::Close(done)).await.is_ok() {
-                let _ = rx.await;
-            }
+            self.committer.close();
             let handle = self.writer.lock().ok().and_then(|mut h| h.take());
             if let Some(h) = handle {
                 let _ = tokio::task::spawn_blocking(move || h.join()).await;

@@ -1,17 +1,19 @@
-//! The writer thread and group commit.
+//! Group commit: on the caller's thread when nobody else is committing, else on the writer
+//! thread ([`Committer`]).
 //!
 //! Every write method of the store becomes one [`Job`]: a closure run inside the writer's
-//! transaction, with a typed reply channel. The writer takes every queued job (up to a batch
-//! limit), applies each inside a savepoint (so one failing job does not undo the others), appends
-//! their audit entries to the hash chains, checkpoints the chain heads, commits, and only then
-//! answers each waiting caller. One commit (one WAL append, and one fsync with
-//! `synchronous=FULL`) serves the whole batch.
+//! transaction, with a typed reply channel. A batch applies each job inside a savepoint (so one
+//! failing job does not undo the others), appends their audit entries to the hash chains,
+//! checkpoints the chain heads, commits, and only then answers each waiting caller. One commit
+//! (one WAL append, and one fsync with `synchronous=FULL`) serves the whole batch.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::{codec, integrity};
 use crate::audit::chain::{GENESIS, entry_hash};
@@ -21,8 +23,6 @@ use crate::model::{AuditDraft, now};
 
 /// The chain head of each organisation: (last seq, last hash).
 pub(super) type Heads = HashMap<i64, (i64, [u8; 32])>;
-
-const MAX_BATCH: usize = 1024;
 
 /// What a job sees: the open transaction and the chain heads.
 pub(super) struct Writer<'a, 'c> {
@@ -105,6 +105,53 @@ pub(super) trait Job: Send {
     fn apply(&mut self, w: &mut Writer<'_, '_>) -> bool;
     /// Answer the caller: its result, or `commit_error` when the batch did not commit.
     fn finish(self: Box<Self>, commit_error: Option<&str>);
+    /// Nobody waits for this job: it commits with the next batch (see [`Committer::defer`]).
+    fn deferred(&self) -> bool {
+        false
+    }
+}
+
+/// A [`Job`] nobody waits for: its failure is logged.
+pub(super) struct Deferred<F> {
+    f: Option<F>,
+    what: &'static str,
+    failed: Option<String>,
+}
+
+impl<F> Deferred<F>
+where
+    F: for<'a, 'c> FnOnce(&mut Writer<'a, 'c>) -> Result<()> + Send,
+{
+    pub(super) fn new(what: &'static str, f: F) -> Self {
+        Self {
+            f: Some(f),
+            what,
+            failed: None,
+        }
+    }
+}
+
+impl<F> Job for Deferred<F>
+where
+    F: for<'a, 'c> FnOnce(&mut Writer<'a, 'c>) -> Result<()> + Send,
+{
+    fn apply(&mut self, w: &mut Writer<'_, '_>) -> bool {
+        let r = self.f.take().map_or(Ok(()), |f| f(w));
+        self.failed = r.err().map(|e| e.to_string());
+        self.failed.is_none()
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<&str>) {
+        match (commit_error, self.failed) {
+            (Some(e), _) => tracing::error!(error = %e, "{} lost: commit failed", self.what),
+            (None, Some(e)) => tracing::warn!(error = %e, "{} refused", self.what),
+            (None, None) => {}
+        }
+    }
+
+    fn deferred(&self) -> bool {
+        true
+    }
 }
 
 /// A [`Job`] from a closure with a typed result.
@@ -147,16 +194,6 @@ where
         };
         let _ = self.reply.send(r);
     }
-}
-
-/// A message to the writer thread.
-pub(super) enum Msg {
-    /// A write.
-    Job(Box<dyn Job>),
-    /// Sign the heads whose checkpoint is due by time (sent by a timer).
-    Seal,
-    /// Commit what is queued, then stop.
-    Close(oneshot::Sender<()>),
 }
 
 /// When the writer signs checkpoints, and with what.
@@ -289,83 +326,255 @@ impl Sealer {
     }
 }
 
-/// The writer thread's loop: batches until closed; drains what is queued before stopping.
-/// With a [`Sealer`], it signs every head at start and at close, and each head every N
-/// entries or T seconds.
-pub(super) fn writer_loop(
-    mut conn: Connection,
-    mut heads: Heads,
-    mut sealer: Option<Sealer>,
-    mut rx: mpsc::Receiver<Msg>,
-) {
-    if sealer.is_some() {
-        run_batch(
-            &mut conn,
-            &mut heads,
-            &mut sealer,
-            Vec::new(),
-            Seal::All(Reason::Startup),
-        );
-    }
-    let mut closing: Option<oneshot::Sender<()>> = None;
-    while closing.is_none() {
-        let Some(first) = rx.blocking_recv() else {
-            break;
+/// What the writer owns: the connection, the chain heads and the checkpoint sealer. Whoever
+/// commits a batch holds it: a caller on its own thread (the fast path) or the writer thread.
+pub(super) struct WriterState {
+    conn: Connection,
+    heads: Heads,
+    sealer: Option<Sealer>,
+}
+
+/// Jobs waiting for a commit, and what the writer thread is asked to do besides.
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Box<dyn Job>>,
+    /// Sign the heads whose checkpoint is due by time (set by a timer).
+    seal_idle: bool,
+    /// Refuse new jobs; the writer thread commits what is queued, seals and stops.
+    closing: bool,
+    /// The writer thread was rung and has not gone back to sleep: it is working off a backlog,
+    /// so new jobs join its next batch rather than commit on their own.
+    writer_awake: bool,
+}
+
+/// Group commit with a fast path.
+///
+/// A caller that finds nobody committing commits its own job (and whatever queued) on its own
+/// thread: at low concurrency a decision costs no thread hand-off at all. A caller that finds a
+/// commit under way queues its job and rings the writer thread, which takes every queued job
+/// once the commit in progress ends and commits them together: at high concurrency one commit
+/// serves the whole batch. The fast path is taken only when commits do not `fsync`
+/// (`Durability::Normal`); with `Full` every commit runs on the writer thread, so an async
+/// worker never waits on the disk.
+pub(super) struct Committer {
+    queue: Mutex<Queue>,
+    bell: Condvar,
+    state: Mutex<WriterState>,
+    inline: bool,
+    /// Jobs handed over and not yet answered, deferred ones excepted: a caller commits on its
+    /// own thread only when it is alone.
+    waiting: AtomicUsize,
+    /// Waited-for jobs in the last batch. Under load callers arrive in waves (a batch answers
+    /// many at once); the first of a wave is briefly alone, but committing it on its own would
+    /// cost a whole commit for one job, so the fast path is kept for when batches are of one.
+    last_batch: AtomicUsize,
+}
+
+const STOPPED: &str = "writer stopped";
+
+impl Committer {
+    /// The committer over `conn`; with a sealer, every head is signed now (startup).
+    pub(super) fn new(
+        conn: Connection,
+        heads: Heads,
+        sealer: Option<Sealer>,
+        inline: bool,
+    ) -> Arc<Self> {
+        let mut state = WriterState {
+            conn,
+            heads,
+            sealer,
         };
-        let mut batch: Vec<Box<dyn Job>> = Vec::new();
-        let mut idle = false;
-        match first {
-            Msg::Job(j) => batch.push(j),
-            Msg::Seal => idle = true,
-            Msg::Close(done) => closing = Some(done),
+        if state.sealer.is_some() {
+            run_batch(&mut state, Vec::new(), Seal::All(Reason::Startup));
         }
-        while closing.is_none() && batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Job(j)) => batch.push(j),
-                Ok(Msg::Seal) => idle = true,
-                Ok(Msg::Close(done)) => closing = Some(done),
-                Err(_) => break,
+        Arc::new(Self {
+            queue: Mutex::new(Queue::default()),
+            bell: Condvar::new(),
+            state: Mutex::new(state),
+            inline,
+            waiting: AtomicUsize::new(0),
+            last_batch: AtomicUsize::new(0),
+        })
+    }
+
+    /// Hand a job over: committed here when the caller is alone (nobody else waiting for a
+    /// commit, the writer thread asleep, the last batch one job), else queued for the writer
+    /// thread. The job's reply
+    /// says when (and whether) it committed.
+    pub(super) fn submit(&self, job: Box<dyn Job>) -> Result<()> {
+        let alone = self.waiting.fetch_add(1, Ordering::AcqRel) == 0;
+        let r = self.hand_over(job, alone);
+        if r.is_err() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    /// Queue a job nobody waits for: it commits with the next batch (a caller's or the writer
+    /// thread's), at the latest when the checkpointer next rings ([`Committer::ring_deferred`])
+    /// or at close. For reports whose sender does not wait (an in-process agent's outcome).
+    pub(super) fn defer(&self, job: Box<dyn Job>) -> Result<()> {
+        let mut q = self.lock_queue()?;
+        if q.closing {
+            return Err(Error::StoreUnavailable(STOPPED.into()));
+        }
+        q.jobs.push(job);
+        Ok(())
+    }
+
+    fn hand_over(&self, job: Box<dyn Job>, alone: bool) -> Result<()> {
+        let mut job = Some(job);
+        if self.inline
+            && alone
+            && self.last_batch.load(Ordering::Acquire) <= 1
+            && let Ok(mut state) = self.state.try_lock()
+        {
+            let mut q = self.lock_queue()?;
+            if q.closing {
+                return Err(Error::StoreUnavailable(STOPPED.into()));
+            }
+            if !q.writer_awake {
+                let mut batch = std::mem::take(&mut q.jobs);
+                drop(q);
+                batch.extend(job.take());
+                self.commit(&mut state, batch, Seal::Due);
+                return Ok(());
             }
         }
-        if !batch.is_empty() {
-            run_batch(&mut conn, &mut heads, &mut sealer, batch, Seal::Due);
-        } else if idle && sealer.is_some() {
-            run_batch(&mut conn, &mut heads, &mut sealer, batch, Seal::Idle);
+        let mut q = self.lock_queue()?;
+        if q.closing {
+            return Err(Error::StoreUnavailable(STOPPED.into()));
+        }
+        q.jobs.extend(job);
+        if !std::mem::replace(&mut q.writer_awake, true) {
+            drop(q);
+            self.bell.notify_one();
+        }
+        Ok(())
+    }
+
+    fn commit(&self, state: &mut WriterState, batch: Vec<Box<dyn Job>>, seal: Seal) {
+        let waited = batch.iter().filter(|j| !j.deferred()).count();
+        run_batch(state, batch, seal);
+        self.waiting.fetch_sub(waited, Ordering::AcqRel);
+        if waited > 0 {
+            self.last_batch.store(waited, Ordering::Release);
         }
     }
-    // Drain anything still queued so no acknowledged-to-be write is silently dropped.
-    rx.close();
-    let mut rest: Vec<Box<dyn Job>> = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        if let Msg::Job(j) = msg {
-            rest.push(j);
+
+    /// Ring the writer thread when deferred jobs wait (the checkpointer's timer).
+    pub(super) fn ring_deferred(&self) {
+        let Ok(mut q) = self.queue.lock() else {
+            return;
+        };
+        if !q.jobs.is_empty() && !std::mem::replace(&mut q.writer_awake, true) {
+            drop(q);
+            self.bell.notify_one();
         }
     }
-    if !rest.is_empty() {
-        run_batch(&mut conn, &mut heads, &mut sealer, rest, Seal::Due);
+
+    /// Ask the writer thread to sign the heads that are due by time.
+    pub(super) fn ring_seal(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.seal_idle = true;
+            q.writer_awake = true;
+        }
+        self.bell.notify_one();
     }
-    if sealer.is_some() {
-        run_batch(
-            &mut conn,
-            &mut heads,
-            &mut sealer,
-            Vec::new(),
-            Seal::All(Reason::Shutdown),
-        );
+
+    /// Refuse new jobs and let the writer thread commit what is queued and stop.
+    pub(super) fn close(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.closing = true;
+            q.writer_awake = true;
+        }
+        self.bell.notify_one();
     }
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
-    if let Some(done) = closing {
-        let _ = done.send(());
+
+    /// Jobs waiting for the writer thread.
+    pub(super) fn queued(&self) -> usize {
+        self.queue.lock().map(|q| q.jobs.len()).unwrap_or(0)
+    }
+
+    fn lock_queue(&self) -> Result<std::sync::MutexGuard<'_, Queue>> {
+        self.queue
+            .lock()
+            .map_err(|_| Error::StoreUnavailable("writer queue poisoned".into()))
+    }
+
+    /// The writer thread: commits what callers queued, in batches, until closed; then commits
+    /// what is still queued, signs every head (shutdown) and checkpoints the WAL.
+    pub(super) fn writer_loop(&self) {
+        loop {
+            let Ok(mut q) = self.queue.lock() else {
+                return;
+            };
+            while q.jobs.is_empty() && !q.seal_idle && !q.closing {
+                q.writer_awake = false;
+                q = match self.bell.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+            drop(q);
+            // Wait for a commit on a caller's thread to end, then take everything queued.
+            let Ok(mut state) = self.state.lock() else {
+                self.fail_queued("the writer panicked");
+                return;
+            };
+            let Ok(mut q) = self.queue.lock() else {
+                return;
+            };
+            let batch = std::mem::take(&mut q.jobs);
+            let idle = std::mem::take(&mut q.seal_idle);
+            let closing = q.closing;
+            drop(q);
+            if !batch.is_empty() {
+                self.commit(&mut state, batch, Seal::Due);
+            } else if idle && state.sealer.is_some() {
+                run_batch(&mut state, batch, Seal::Idle);
+            }
+            if closing {
+                // `closing` refuses new jobs: anything queued meanwhile is the last of them.
+                let rest = self
+                    .queue
+                    .lock()
+                    .map(|mut q| std::mem::take(&mut q.jobs))
+                    .unwrap_or_default();
+                if !rest.is_empty() {
+                    self.commit(&mut state, rest, Seal::Due);
+                }
+                if state.sealer.is_some() {
+                    run_batch(&mut state, Vec::new(), Seal::All(Reason::Shutdown));
+                }
+                let _ = state.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                return;
+            }
+        }
+    }
+
+    fn fail_queued(&self, why: &str) {
+        let jobs = self
+            .queue
+            .lock()
+            .map(|mut q| {
+                q.closing = true;
+                std::mem::take(&mut q.jobs)
+            })
+            .unwrap_or_default();
+        for job in jobs {
+            job.finish(Some(why));
+        }
     }
 }
 
-fn run_batch(
-    conn: &mut Connection,
-    heads: &mut Heads,
-    sealer: &mut Option<Sealer>,
-    mut batch: Vec<Box<dyn Job>>,
-    seal: Seal,
-) {
+fn run_batch(state: &mut WriterState, mut batch: Vec<Box<dyn Job>>, seal: Seal) {
+    let WriterState {
+        conn,
+        heads,
+        sealer,
+    } = state;
     let saved = heads.clone();
     let saved_seals = sealer.as_ref().map(|s| s.last.clone());
     let outcome = (|| -> Result<()> {
