@@ -471,9 +471,16 @@ impl Store for SqliteStore {
     }
 
     fn insert_action(&self, action: NewAction, audit: AuditDraft) -> BoxFuture<'_, Result<()>> {
+        // Rendered here, on the caller's thread: the writer only binds, inserts and hashes.
+        let rendered = writes::ActionRow::render(action)
+            .and_then(|row| Ok((row, writer::Rendered::from_draft(audit)?)));
+        let (row, entry) = match rendered {
+            Ok(r) => r,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
         self.run(move |w| {
-            writes::insert_action(w, &action)?;
-            w.append_action(&audit, action.id)
+            writes::insert_action(w, &row)?;
+            w.append_action_rendered(entry, row.id)
         })
     }
 

@@ -19,7 +19,7 @@ use super::{codec, integrity};
 use crate::audit::chain::{GENESIS, entry_hash};
 use crate::audit::checkpoint::{Checkpoint, CheckpointLog, Reason, Signer};
 use crate::error::{Error, Result};
-use crate::model::{AuditDraft, now};
+use crate::model::{AuditDraft, AuditKind, now};
 
 /// The chain head of each organisation: (last seq, last hash).
 pub(super) type Heads = HashMap<i64, (i64, [u8; 32])>;
@@ -36,24 +36,36 @@ pub(super) struct Writer<'a, 'c> {
 impl Writer<'_, '_> {
     /// Append an entry to its organisation's chain.
     pub(super) fn append(&mut self, draft: &AuditDraft) -> Result<()> {
-        self.append_with(draft, None)
+        self.append_rendered(Rendered::new(draft)?, None)
     }
 
     /// Append the entry of a change to action `action_id` (already written in this
     /// transaction): its payload also records `row_sha256`, the digest of the action's row as
     /// stored now, so verification can tell any later edit of the row.
     pub(super) fn append_action(&mut self, draft: &AuditDraft, action_id: i64) -> Result<()> {
-        let digest = integrity::action_row_digest(self.tx, draft.org_id, action_id)?;
-        self.append_with(draft, digest.as_deref())
+        self.append_action_rendered(Rendered::new(draft)?, action_id)
     }
 
-    fn append_with(&mut self, draft: &AuditDraft, row_sha256: Option<&str>) -> Result<()> {
+    /// [`Writer::append_action`] of an entry rendered beforehand (on the caller's thread).
+    pub(super) fn append_action_rendered(&mut self, entry: Rendered, action_id: i64) -> Result<()> {
+        let digest = integrity::action_row_digest(self.tx, entry.org_id, action_id)?;
+        self.append_rendered(entry, digest.as_deref())
+    }
+
+    fn append_rendered(&mut self, entry: Rendered, row_sha256: Option<&str>) -> Result<()> {
+        let Rendered {
+            org_id,
+            kind,
+            actor,
+            subject,
+            mut payload,
+            ts,
+        } = entry;
         let (seq, prev) = self
             .heads
-            .get(&draft.org_id)
+            .get(&org_id)
             .map(|(s, h)| (*s + 1, *h))
             .unwrap_or((1, GENESIS));
-        let mut payload = serde_json::to_string(&draft.payload)?;
         if let Some(d) = row_sha256
             && payload.ends_with('}')
         {
@@ -65,37 +77,63 @@ impl Writer<'_, '_> {
             payload.push_str(d);
             payload.push_str("\"}");
         }
-        let ts = draft.ts.to_rfc3339();
-        let kind = draft.kind.as_str();
-        let hash = entry_hash(
-            draft.org_id,
-            seq,
-            &ts,
-            kind,
-            &draft.actor,
-            &draft.subject,
-            &payload,
-            &prev,
-        );
+        let kind = kind.as_str();
+        let hash = entry_hash(org_id, seq, &ts, kind, &actor, &subject, &payload, &prev);
         self.tx
             .prepare_cached(
                 "INSERT INTO audit_log (org_id, seq, ts, kind, actor, subject, payload, hash, link) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
-                draft.org_id,
+                org_id,
                 seq,
                 codec::ts_value(&ts),
                 codec::kind_value(kind),
-                draft.actor,
-                draft.subject,
+                actor,
+                subject,
                 payload,
                 &hash[..],
                 codec::link_tag(&prev)
             ])?;
-        self.heads.insert(draft.org_id, (seq, hash));
-        self.touched.push((draft.org_id, ts));
+        self.heads.insert(org_id, (seq, hash));
+        self.touched.push((org_id, ts));
         Ok(())
+    }
+}
+
+/// An audit entry with its payload and time rendered as text: done on the caller's thread for
+/// the hot writes, so the writer (which every commit waits on) only hashes and inserts.
+pub(super) struct Rendered {
+    org_id: i64,
+    kind: AuditKind,
+    actor: String,
+    subject: String,
+    payload: String,
+    ts: String,
+}
+
+impl Rendered {
+    pub(super) fn new(draft: &AuditDraft) -> Result<Self> {
+        Ok(Self {
+            org_id: draft.org_id,
+            kind: draft.kind,
+            actor: draft.actor.clone(),
+            subject: draft.subject.clone(),
+            payload: serde_json::to_string(&draft.payload)?,
+            ts: draft.ts.to_rfc3339(),
+        })
+    }
+
+    /// Render an owned draft (moves its strings).
+    pub(super) fn from_draft(draft: AuditDraft) -> Result<Self> {
+        Ok(Self {
+            payload: serde_json::to_string(&draft.payload)?,
+            ts: draft.ts.to_rfc3339(),
+            org_id: draft.org_id,
+            kind: draft.kind,
+            actor: draft.actor,
+            subject: draft.subject,
+        })
     }
 }
 

@@ -62,9 +62,61 @@ pub(super) fn revoke_key(
     Ok(())
 }
 
-pub(super) fn insert_action(w: &mut Writer<'_, '_>, a: &NewAction) -> Result<()> {
-    let approval = a.approval.as_ref().map(serde_json::to_string).transpose()?;
-    let expires = a.approval.as_ref().and_then(|x| x.expires_at);
+/// An action row ready to bind: its JSON columns rendered on the caller's thread, so the writer
+/// (which every commit waits on) only binds and inserts, and the decision body is dropped there
+/// too.
+pub(super) struct ActionRow {
+    pub(super) id: i64,
+    org_id: i64,
+    agent_id: String,
+    agent_name: String,
+    action_type: String,
+    resource: String,
+    resource_id: Option<String>,
+    status: String,
+    request: String,
+    body: String,
+    submitted_key: String,
+    idempotency_key: Option<String>,
+    request_hash: Option<String>,
+    approval: Option<String>,
+    expires_at: Option<Timestamp>,
+    created_at: Timestamp,
+}
+
+/// JSON text with room for a typical decision body, so rendering it does not regrow the buffer.
+fn json_text(v: &impl serde::Serialize, capacity: usize) -> Result<String> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, v)?;
+    String::from_utf8(buf).map_err(|e| Error::Internal(format!("JSON output: {e}")))
+}
+
+impl ActionRow {
+    pub(super) fn render(a: NewAction) -> Result<Self> {
+        let approval = a.approval.as_ref().map(|x| json_text(x, 256)).transpose()?;
+        let expires_at = a.approval.as_ref().and_then(|x| x.expires_at);
+        Ok(Self {
+            request: json_text(&a.request, 512)?,
+            body: json_text(&a.body, 2048)?,
+            status: a.body.status,
+            id: a.id,
+            org_id: a.org_id,
+            agent_id: a.agent_id,
+            agent_name: a.agent_name,
+            action_type: a.action_type,
+            resource: a.resource,
+            resource_id: a.resource_id,
+            submitted_key: a.submitted_key,
+            idempotency_key: a.idempotency_key,
+            request_hash: a.request_hash,
+            approval,
+            expires_at,
+            created_at: a.created_at,
+        })
+    }
+}
+
+pub(super) fn insert_action(w: &mut Writer<'_, '_>, a: &ActionRow) -> Result<()> {
     w.tx.prepare_cached(
         "INSERT INTO actions (id, org_id, agent_id, agent_name, action_type, resource, resource_id, \
          status, request, body, submitted_key, idempotency_key, request_hash, approval, expires_at, \
@@ -78,14 +130,14 @@ pub(super) fn insert_action(w: &mut Writer<'_, '_>, a: &NewAction) -> Result<()>
         a.action_type,
         a.resource,
         a.resource_id,
-        a.body.status,
-        serde_json::to_string(&a.request)?,
-        serde_json::to_string(&a.body)?,
+        a.status,
+        a.request,
+        a.body,
         a.submitted_key,
         a.idempotency_key,
         a.request_hash,
-        approval,
-        expires,
+        a.approval,
+        a.expires_at,
         a.created_at
     ])
     .map_err(|e| match e {
