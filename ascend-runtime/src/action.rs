@@ -159,10 +159,24 @@ impl ActionType {
 /// thread's fast RNG instead of the operating system's (no system call per governed call).
 /// The key only has to be unique — retries of one submit reuse it so the server never creates
 /// a second action — not secret: the request carrying it is authenticated by the API key.
-pub(crate) fn idempotency_key() -> String {
+/// Formatted in place (no allocation): backends borrow it as a `&str`.
+pub(crate) fn idempotency_key() -> IdempotencyKey {
+    let mut text = [0_u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
         .into_uuid()
-        .to_string()
+        .hyphenated()
+        .encode_lower(&mut text);
+    IdempotencyKey(text)
+}
+
+/// A hyphenated UUID, held inline.
+pub(crate) struct IdempotencyKey([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl IdempotencyKey {
+    pub(crate) fn as_str(&self) -> &str {
+        // Always ASCII (hex digits and hyphens, written by `encode_lower`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -171,8 +185,9 @@ mod key_tests {
     fn idempotency_keys_are_v4_uuids_and_differ() {
         let a = super::idempotency_key();
         let b = super::idempotency_key();
-        assert_ne!(a, b);
-        let parsed = uuid::Uuid::parse_str(&a).map(|u| u.get_version_num());
+        assert_ne!(a.as_str(), b.as_str());
+        let parsed = uuid::Uuid::parse_str(a.as_str()).map(|u| u.get_version_num());
         assert_eq!(parsed.ok(), Some(4));
+        assert_eq!(a.as_str().len(), 36);
     }
 }

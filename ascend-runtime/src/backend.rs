@@ -21,6 +21,36 @@ use crate::wire::KillSwitchStatus;
 /// A boxed, `Send` future (what [`Backend`] methods return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What [`Backend::submit_taking`] returns: the answer, or a future of it.
+// Not boxed: an allocation per call is what `Now` is there to avoid. It is returned and
+// matched at once, never stored.
+#[allow(clippy::large_enum_variant)]
+pub enum Submitted<'a> {
+    /// Answered at once (an in-process double).
+    Now(Result<AuthorizationDecision>),
+    /// Answered when the future completes.
+    Later(BoxFuture<'a, Result<AuthorizationDecision>>),
+}
+
+impl Submitted<'_> {
+    /// The answer.
+    pub async fn answer(self) -> Result<AuthorizationDecision> {
+        match self {
+            Submitted::Now(answer) => answer,
+            Submitted::Later(future) => future.await,
+        }
+    }
+}
+
+impl std::fmt::Debug for Submitted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Submitted::Now(answer) => f.debug_tuple("Now").field(answer).finish(),
+            Submitted::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
 /// Where decisions come from.
 ///
 /// ```
@@ -56,6 +86,20 @@ pub trait Backend: Any + Send + Sync + 'static {
         action: &'a AgentAction,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<AuthorizationDecision>>;
+
+    /// Submit an action the client is done with once it is answered: what the client calls.
+    /// A backend that keeps actions (the test double records every one) may take it
+    /// (`std::mem::take(action)`) instead of copying it — but only when it answers `Ok`: on an
+    /// error the client still needs the action (a fail-open record, the log line). A backend
+    /// that knows the answer at once returns [`Submitted::Now`] (no future to allocate).
+    /// Default: [`Backend::submit`], as [`Submitted::Later`].
+    fn submit_taking<'a>(
+        &'a self,
+        action: &'a mut AgentAction,
+        idempotency_key: &'a str,
+    ) -> Submitted<'a> {
+        Submitted::Later(self.submit(action, idempotency_key))
+    }
 
     /// The current decision for an action.
     fn status<'a>(&'a self, action_id: &'a str) -> BoxFuture<'a, Result<AuthorizationDecision>>;

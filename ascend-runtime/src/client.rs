@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::action::AgentAction;
-use crate::backend::Backend;
+use crate::backend::{Backend, Submitted};
 use crate::config::{ClientBuilder, Config, FailMode};
 use crate::decision::{AuthorizationDecision, Decision};
 use crate::error::{Error, Result};
@@ -217,39 +218,58 @@ impl AscendClient {
     /// (connection, timeout, 5xx after retries, circuit open, rate limit) a fail-closed client
     /// returns that error, and a fail-open client returns a synthetic allowed decision with
     /// conditions `["fail_open_mode"]` and queues a record for the server.
-    pub async fn evaluate_action(
+    // Not an `async fn`: the async block uses the arguments in place, where an `async fn`
+    // keeps a second copy of each in its state — and futures are moved, so their size is paid
+    // at every call. Nothing runs before the first poll, as with an `async fn`.
+    #[allow(clippy::manual_async_fn)]
+    pub fn evaluate_action(
         &self,
-        action: AgentAction,
+        mut action: AgentAction,
         opts: EvaluateOptions,
-    ) -> Result<AuthorizationDecision> {
-        self.check_kill_switch()?;
-        let precheck = self.inner.backend.precheck();
-        if let Err(e) = &precheck
-            && self.fail_mode() == FailMode::Closed
-            && e.is_unavailable()
-        {
-            // Fast refusal (open circuit): nothing to validate or queue. The breaker logged
-            // when it opened; per-call lines stay at debug.
-            tracing::debug!(error = %e, "governance unavailable; fail-closed: refused locally");
-            return Err(precheck.err().unwrap_or(Error::CircuitOpen {
-                retry_in: Duration::ZERO,
-            }));
-        }
-        let action = self.prepare(action)?;
-        let submitted = match precheck {
-            Ok(()) => self.submit_prepared(&action).await,
-            Err(e) => Err(e),
-        };
-        let decision = match submitted {
-            Ok(d) => d,
-            Err(e) => return self.unavailable(action, e),
-        };
-        if decision.is_pending() && opts.wait_for_approval {
-            return self
-                .wait_for_decision(&decision.action_id, opts.approval_timeout)
+    ) -> impl Future<Output = Result<AuthorizationDecision>> + Send + '_ {
+        async move {
+            self.check_kill_switch()?;
+            let precheck = self.inner.backend.precheck();
+            if let Err(e) = &precheck
+                && self.fail_mode() == FailMode::Closed
+                && e.is_unavailable()
+            {
+                // Fast refusal (open circuit): nothing to validate or queue. The breaker
+                // logged when it opened; per-call lines stay at debug.
+                tracing::debug!(error = %e, "governance unavailable; fail-closed: refused locally");
+                return Err(precheck.err().unwrap_or(Error::CircuitOpen {
+                    retry_in: Duration::ZERO,
+                }));
+            }
+            self.prepare(&mut action)?;
+            let submitted = match precheck {
+                Ok(()) => {
+                    let key = crate::action::idempotency_key();
+                    match self.inner.backend.submit_taking(&mut action, key.as_str()) {
+                        Submitted::Now(answer) => answer,
+                        Submitted::Later(answer) => answer.await,
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let decision = match submitted {
+                Ok(d) => {
+                    self.inner.maybe_flush();
+                    d
+                }
+                Err(Error::Denied(d)) => *d,
+                // The backend took the action only if it answered `Ok`.
+                Err(e) => return self.unavailable(action, e),
+            };
+            if decision.is_pending() && opts.wait_for_approval {
+                // Boxed: a wait is rare, and would make every call's future larger.
+                return Box::pin(
+                    self.wait_for_decision(&decision.action_id, opts.approval_timeout),
+                )
                 .await;
+            }
+            Ok(decision)
         }
-        Ok(decision)
     }
 
     /// What a governed call uses: `Ok` only when the action may run (allowed, or a fail-open
@@ -268,16 +288,18 @@ impl AscendClient {
 
     /// Submit without waiting and without fail-open: the server's answer as-is (a 403
     /// governance body becomes a denied decision).
-    pub async fn submit_action(&self, action: AgentAction) -> Result<AuthorizationDecision> {
+    pub async fn submit_action(&self, mut action: AgentAction) -> Result<AuthorizationDecision> {
         self.check_kill_switch()?;
-        let action = self.prepare(action)?;
+        self.prepare(&mut action)?;
         self.inner.backend.precheck()?;
-        self.submit_prepared(&action).await
-    }
-
-    async fn submit_prepared(&self, action: &AgentAction) -> Result<AuthorizationDecision> {
         let key = crate::action::idempotency_key();
-        match self.inner.backend.submit(action, &key).await {
+        match self
+            .inner
+            .backend
+            .submit_taking(&mut action, key.as_str())
+            .answer()
+            .await
+        {
             Ok(d) => {
                 self.inner.maybe_flush();
                 Ok(d)
@@ -355,15 +377,15 @@ impl AscendClient {
     }
 
     /// Fill the identity and check what can be checked locally.
-    fn prepare(&self, mut action: AgentAction) -> Result<AgentAction> {
+    /// In place: the action is not moved (it is large, and so is every future holding it).
+    fn prepare(&self, action: &mut AgentAction) -> Result<()> {
         if action.agent_id.trim().is_empty() {
             action.agent_id = self.agent_id().to_owned();
         }
         if action.agent_name.trim().is_empty() {
             action.agent_name = self.agent_name().to_owned();
         }
-        validate(&action)?;
-        Ok(action)
+        validate(action)
     }
 
     /// Apply the fail mode to an error of submit.

@@ -364,27 +364,38 @@ impl Call {
             ctx.insert(name.to_owned(), value);
         }
         action.context = ctx;
-        action.risk_indicators = risk_indicators
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        // Inserted one by one: collecting would sort a temporary `Vec` first.
+        let mut risk = Map::new();
+        for (name, value) in risk_indicators {
+            risk.insert(name.to_owned(), value);
+        }
+        action.risk_indicators = risk;
         action
     }
 
     /// Ask for a decision. `Ok` only when the body may run.
-    pub async fn authorize(self, action: AgentAction) -> crate::Result<Gate> {
-        let Call {
-            meta, client, span, ..
-        } = self;
-        let client = match client.unwrap_or_else(crate::global) {
-            Ok(c) => c,
-            Err(e) => return Err(refused(&span, e)),
-        };
-        let decision = client
-            .authorize(action, meta.options())
-            .instrument(span.clone())
-            .await;
-        settle(client, span, decision)
+    ///
+    /// Not an `async fn`: the async block uses `self` and `action` in place, where an
+    /// `async fn` keeps a second copy of each in its state (the generated function's future
+    /// holds this one, and is moved: its size is paid at every call).
+    #[allow(clippy::manual_async_fn)]
+    pub fn authorize(self, action: AgentAction) -> impl Future<Output = crate::Result<Gate>> {
+        async move {
+            let Call {
+                meta, client, span, ..
+            } = self;
+            let client = match client.unwrap_or_else(crate::global) {
+                Ok(c) => c,
+                Err(e) => return Err(refused(&span, e)),
+            };
+            // `evaluate_action` + `settle` is `AscendClient::authorize`, one future fewer deep.
+            let decision = client
+                .evaluate_action(action, meta.options())
+                .instrument(span.clone())
+                .await
+                .and_then(crate::client::settle);
+            settle(client, span, decision)
+        }
     }
 
     /// Ask for a decision from synchronous code (safe inside a tokio runtime).

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::action::AgentAction;
-use crate::backend::{Backend, BoxFuture};
+use crate::backend::{Backend, BoxFuture, Submitted};
 use crate::client::AscendClient;
 use crate::config::{ClientBuilder, FailMode};
 use crate::decision::{AuthorizationDecision, Decision};
@@ -136,6 +136,17 @@ impl MockBackend {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The answer to a submit of `action` (the caller records the action).
+    fn decide(&self, st: &mut State, action: &AgentAction) -> Result<AuthorizationDecision> {
+        match &st.failure {
+            Some(e) => Err(e.clone()),
+            None => {
+                let id = (self.next_id.fetch_add(1, Ordering::Relaxed) + 1).to_string();
+                Ok(st.answer(action, id))
+            }
+        }
+    }
 }
 
 impl Backend for MockBackend {
@@ -148,16 +159,31 @@ impl Backend for MockBackend {
         let recorded = action.clone();
         let result = {
             let mut st = self.lock();
+            let result = self.decide(&mut st, action);
             st.requests.push(recorded);
-            match &st.failure {
-                Some(e) => Err(e.clone()),
-                None => {
-                    let id = (self.next_id.fetch_add(1, Ordering::Relaxed) + 1).to_string();
-                    Ok(st.answer(action, id))
-                }
-            }
+            result
         };
         Box::pin(std::future::ready(result))
+    }
+
+    fn submit_taking<'a>(
+        &'a self,
+        action: &'a mut AgentAction,
+        _idempotency_key: &'a str,
+    ) -> Submitted<'a> {
+        // Answered at once: no future to allocate.
+        Submitted::Now({
+            let mut st = self.lock();
+            let result = self.decide(&mut st, action);
+            // Answered: the client is done with the action, which becomes the record as it is.
+            // A failed submit leaves it to the client (its fail mode needs it): a copy then.
+            let recorded = match result {
+                Ok(_) => std::mem::take(action),
+                Err(_) => action.clone(),
+            };
+            st.requests.push(recorded);
+            result
+        })
     }
 
     fn status<'a>(&'a self, action_id: &'a str) -> BoxFuture<'a, Result<AuthorizationDecision>> {

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use ascend_runtime::testing::MockGovernance;
-use ascend_runtime::{AgentAction, AuthorizedAgent, Decision, Error, EvaluateOptions, Outcome};
+use ascend_runtime::{
+    AgentAction, AuthorizationDecision, AuthorizedAgent, Decision, Error, EvaluateOptions, Outcome,
+};
 
 fn action(t: &str) -> AgentAction {
     AgentAction::new(t, "table")
@@ -356,4 +358,119 @@ fn the_double_reaches_every_spawned_task_of_one_test_and_no_other() {
             .map(|c| !format!("{c:?}").contains("mock"))
             .unwrap_or(true)
     );
+}
+
+/// A backend that keeps every action: the client hands it over (`submit_taking`), so nothing
+/// is copied, and the borrowing `submit` is not used.
+#[derive(Default)]
+struct Keeper {
+    kept: std::sync::Mutex<Vec<AgentAction>>,
+    borrowed: std::sync::atomic::AtomicUsize,
+}
+
+impl ascend_runtime::backend::Backend for Keeper {
+    fn submit<'a>(
+        &'a self,
+        _action: &'a AgentAction,
+        _key: &'a str,
+    ) -> ascend_runtime::backend::BoxFuture<'a, ascend_runtime::Result<AuthorizationDecision>> {
+        self.borrowed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(std::future::ready(Ok(AuthorizationDecision::new(
+            "1",
+            Decision::Allowed,
+        ))))
+    }
+
+    fn submit_taking<'a>(
+        &'a self,
+        action: &'a mut AgentAction,
+        key: &'a str,
+    ) -> ascend_runtime::backend::Submitted<'a> {
+        assert_eq!(key.len(), 36, "a hyphenated UUID: {key}");
+        self.kept.lock().unwrap().push(std::mem::take(action));
+        ascend_runtime::backend::Submitted::Now(Ok(AuthorizationDecision::new(
+            "7",
+            Decision::Allowed,
+        )))
+    }
+
+    fn status<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> ascend_runtime::backend::BoxFuture<'a, ascend_runtime::Result<AuthorizationDecision>> {
+        Box::pin(std::future::ready(Ok(AuthorizationDecision::new(
+            id,
+            Decision::Allowed,
+        ))))
+    }
+
+    fn report_outcome(&self, _id: &str, _outcome: &Outcome) {}
+}
+
+#[tokio::test]
+async fn the_client_hands_the_action_over_to_a_backend_that_keeps_it() {
+    let keeper = std::sync::Arc::new(Keeper::default());
+    let config = ascend_runtime::ClientBuilder::new()
+        .ignore_env()
+        .agent_id("keeper-agent")
+        .build_config()
+        .unwrap();
+    let client = ascend_runtime::AscendClient::with_backend(config, keeper.clone());
+    let d = client
+        .authorize(
+            action("db.read").with_parameter("row", serde_json::json!(3)),
+            EvaluateOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.action_id, "7");
+    client.submit_action(action("db.write")).await.unwrap();
+    let kept = keeper.kept.lock().unwrap();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0].action_type, "db.read");
+    assert_eq!(kept[0].agent_id, "keeper-agent", "identity filled before");
+    assert_eq!(kept[0].action_details["row"], 3);
+    assert_eq!(kept[1].action_type, "db.write");
+    assert_eq!(
+        keeper.borrowed.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_failed_submit_leaves_the_action_to_the_fail_mode_and_the_double_records_it() {
+    let open = MockGovernance::unavailable().fail_open();
+    let client = open.client();
+    client
+        .authorize(
+            action("db.write").with_parameter("row", serde_json::json!(5)),
+            EvaluateOptions::default(),
+        )
+        .await
+        .unwrap();
+    // The double records the request; the fail-open record still has the whole action.
+    assert_eq!(open.assert_requested("db.write").action_details["row"], 5);
+    // Deliver the queued record: the next answered submit flushes it to the double.
+    let open = open.fail_with(None);
+    open.client()
+        .authorize(action("db.read"), EvaluateOptions::default())
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    for _ in 0..200 {
+        records = open.fail_open_records();
+        if !records.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].action.action_type, "db.write");
+    assert_eq!(records[0].action.action_details["row"], 5);
+    assert_eq!(records[0].action.agent_id, "mock-agent");
+    // An answered submit hands the action over: recorded whole.
+    let read = open.assert_requested("db.read");
+    assert_eq!(read.agent_id, "mock-agent");
+    assert_eq!(read.resource, "table");
 }

@@ -240,7 +240,8 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
              serialised to a JSON map — each parameter's secret-name check done once per \
              function, not per call —, an idempotency key, validation, the kill-switch flag, \
              the background outcome report); the remaining {} is the double's bookkeeping (it \
-             clones and records every request, answer and outcome under a mutex).",
+             records every request — handed over by the client, not copied —, answer and \
+             outcome under a mutex).",
             fmt_secs(null_overhead),
             fmt_secs((overhead - null_overhead).max(0.0))
         )),

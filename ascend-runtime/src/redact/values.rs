@@ -296,6 +296,11 @@ fn card_spans(s: &str, spans: &mut Vec<Span>) {
 
 /// Whether an integer is a payment card number (13–19 digits, issuer digit 2–6, Luhn).
 pub(crate) fn is_card_number(n: u64) -> bool {
+    // 13–19 digits: most numbers (amounts, counts, ids) are shorter, and are told apart here
+    // without formatting them.
+    if !(1_000_000_000_000..10_000_000_000_000_000_000).contains(&n) {
+        return false;
+    }
     let digits: Vec<u8> = n.to_string().bytes().map(|b| b - b'0').collect();
     (13..=19).contains(&digits.len())
         && (2..=6).contains(&digits[0])
@@ -331,6 +336,20 @@ mod tests {
         assert!(luhn(&d("4111111111111111")));
         assert!(luhn(&d("378282246310005")));
         assert!(!luhn(&d("4111111111111112")));
+    }
+
+    #[test]
+    fn card_numbers_have_13_to_19_digits() {
+        assert!(is_card_number(4_222_000_000_006), "13 digits");
+        assert!(is_card_number(4_000_000_000_000_000_006), "19 digits");
+        assert!(is_card_number(4_111_111_111_111_111));
+        assert!(!is_card_number(400_000_000_002), "12 digits, Luhn-valid");
+        assert!(
+            !is_card_number(10_000_000_000_000_000_008),
+            "20 digits, Luhn-valid"
+        );
+        assert!(!is_card_number(0));
+        assert!(!is_card_number(u64::MAX));
     }
 
     #[test]
