@@ -448,14 +448,16 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             ctx.judge(pipeline_p50, 10e-6, false),
         )
         .with_note(format!(
-            "Risk + policy alone take {} (p50; the risk engine {} of it, the Cedar policy \
-             engine with its per-request context the rest), which already misses 10 µs; the \
-             remaining {} is the durable audit append: the decision waits for the store's writer \
-             thread to insert the action row and the chained audit entry and commit (a thread \
-             hop there and back plus one SQLite commit per decision at concurrency 1). Closing \
-             it: acknowledge in-process decisions once the entry is queued to the group-commit \
-             writer (durability confirmed asynchronously, as a batch), and cut the engines' \
-             per-decision allocations (context records built from JSON, risk factor strings).",
+            "Risk + policy alone take {} (p50; the risk engine {} of it, the Cedar policy engine with \
+             its per-request context the rest), which already misses 10 µs; the remaining {} is \
+             the durable audit append, committed on the calling thread when the store is idle (no \
+             thread hand-off): the SQLite commit itself (about 6 WAL frames, each a header and a \
+             page write: the action row and its three indexes, the audit entry and its index, the \
+             chain head) and rendering the stored JSON (the request, a 1.2 KB decision body, the \
+             audit payload). Closing it: acknowledge in-process decisions once the entry is queued \
+             to the group-commit writer (durability confirmed asynchronously, as a batch), a \
+             compact stored body and fewer indexes, and fewer per-decision allocations in the \
+             engines.",
             fmt_dur(eng_default.all.p50),
             fmt_dur(risk_default.all.p50),
             fmt_dur(pipe_default.all.p50.saturating_sub(eng_default.all.p50))
@@ -499,13 +501,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             ctx.judge(gov_default.all.p50.as_secs_f64(), 25e-6, false),
         )
         .with_note(
-            "The embedded decision alone (row above) is most of it: the decision waits for the store's \
-             writer thread to insert the action row and its chained audit entry and commit (two \
-             thread wake-ups and one SQLite commit per call at concurrency 1); the outcome report \
-             of each call is a second write the next call's submit queues behind. Closing it: \
-             commit on the calling thread when the writer is idle (leader/follower group commit, \
-             no wake-ups), fewer indexes and one JSON encoding per stored action, and outcome \
-             reports batched with the next submit.",
+            "The embedded decision (row above) is most of it: one SQLite commit per call, on the \
+             calling thread (the previous call's outcome report rides in the same commit), plus \
+             the idempotency key's unique index and the runtime's prologue (scenario 1). Closing \
+             it: as for the embedded decision (acknowledge once queued, a compact stored body, \
+             fewer indexes) and fewer allocations on the path: serde_json values for the \
+             parameters, payloads and risk factors are most of the CPU besides SQLite.",
         ),
         Row::target(
             2,
@@ -515,8 +516,9 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             ctx.judge(gov_default.all.p99.as_secs_f64(), 100e-6, false),
         )
         .with_note(
-            "The tail is the writer's commits (WAL checkpoints run beside it) and the \
-             background outcome writes; see the p50 row.",
+            "The tail is WAL work: the writer's own checkpoint every 16,000 pages (one fsync inside \
+             a commit) and the checkpointer thread's copy and fsync competing for the two cores; \
+             see the p50 row.",
         ),
         Row::target(
             2,
@@ -534,10 +536,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             ctx.judge(median(&gov_rates), 50_000.0, true),
         )
         .with_note(
-            "Bounded by the single writer thread: each governed call is two writes (the decision and \
-             its outcome report), each decoding and encoding JSON on the writer; the engines are \
-             not the limit (row \"engines\"). Closing it: one JSON encoding per action, outcome \
-             rows without re-reading the action, and a store that commits larger batches.",
+            "CPU-bound on the two cores: per decision the engines, the JSON of the request, body and \
+             audit payload (rendered on the callers' threads), SQLite's page writes (on the writer \
+             thread, about a third of the CPU) and the WAL checkpoints. Closing it needs less CPU \
+             per decision: a compact stored body instead of 1.2 KB of JSON, audit payloads \
+             without serde_json values, fewer indexes.",
         ),
         Row::info(2, "risk engine alone, default mix", show(&risk_default)),
         Row::info(
@@ -603,7 +606,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         details,
         "Method: `ascend_server::Governance::submit` on a service built like \
          `ascend_server::start` builds it (SQLite file in a temp dir, WAL, `synchronous=NORMAL`, \
-         the store's group-commit writer thread), called in the harness process without HTTP or \
+         the store's group commit: on the calling thread when the store is idle, else its writer thread), called in the harness process without HTTP or \
          key checks. Every decision writes the action row and its hash-chained `action.decided` \
          audit entry and returns after the commit. Default set: a mix of six calibration actions \
          (low-risk read, PII read, PII write → pending, bulk delete → denied, small transaction, \
@@ -614,7 +617,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
          decision cache; `IndexedUncached` sends every request through Cedar). Governed call: a \
          `#[governed]` async fn (a public read) called through `ascend_runtime` with \
          `ascend_server::Embedded` over the same service as its backend, timed from the call to \
-         its return (the outcome report runs in the background). {n} decisions per repeat ({} for naive), {repeats} repeats after \
+         its return (the outcome report is not waited for: it commits with the next call's write). {n} decisions per repeat ({} for naive), {repeats} repeats after \
          a warm-up; every call timed with `Instant`. Throughput: {tp_n} decisions per repeat by \
          {inflight} tasks.\n\n\
          | path | p50 | p99 | max | mean |\n|---|---|---|---|---|\n",

@@ -158,11 +158,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
                     .with_note(match embedded {
                         Some((p50, _)) => format!(
                             "The server's decision pipeline itself, in process, takes {} (p50, \
-                             scenario 2: risk + policy + a SQLite commit on the store's writer \
+                             scenario 2: risk + policy + one SQLite commit on the calling \
                              thread); the other {} is HTTP on both sides (request encoding, \
-                             key check, JSON bodies, loopback TCP) with client and server \
-                             sharing two cores. Closing it needs both halves: a cheaper durable \
-                             append (scenario 2's note) and a leaner handler.",
+                             key check, JSON bodies, loopback TCP: kernel TCP and syscalls are \
+                             the largest part of the profile) with client and server sharing \
+                             two cores. Closing it needs both halves: a cheaper durable append \
+                             (scenario 2's note) and a leaner handler and client.",
                             fmt_secs(p50),
                             fmt_secs((r.p50.as_secs_f64() - p50).max(0.0))
                         ),
@@ -183,13 +184,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
                     .with_note(match embedded {
                         Some((_, rate)) => format!(
                             "Without HTTP, the same server pipeline sustains {} with 64 \
-                             decisions in flight (scenario 2): the store's single writer thread \
-                             (JSON of the stored request and body, the action row with its \
-                             indexes, the audit entry with SHA-256, the commit) bounds the \
-                             server, and over HTTP the client and the server's HTTP layer take \
-                             CPU from the same two cores. Closing it: less work per decision on \
-                             the writer (one JSON encoding of the body, fewer indexes), and \
-                             measuring with the client on other cores.",
+                             decisions in flight (scenario 2), itself CPU-bound; over HTTP the \
+                             client, both HTTP stacks and loopback TCP take CPU from the same \
+                             two cores. Closing it: less CPU per decision in the pipeline \
+                             (scenario 2's note), a leaner handler, and measuring with the \
+                             client on other cores.",
                             fmt_rate(rate)
                         ),
                         None => "Scenario 2 did not run: no breakdown.".to_owned(),
