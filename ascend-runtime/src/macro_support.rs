@@ -373,6 +373,18 @@ impl Call {
         action
     }
 
+    /// The call's metadata, its client (the global one unless `client = ..` named one) and its
+    /// span; no client is a refusal recorded on the span.
+    fn resolve(self) -> crate::Result<(&'static Meta, AscendClient, tracing::Span)> {
+        let Call {
+            meta, client, span, ..
+        } = self;
+        match client.unwrap_or_else(crate::global) {
+            Ok(c) => Ok((meta, c, span)),
+            Err(e) => Err(refused(&span, e)),
+        }
+    }
+
     /// Ask for a decision. `Ok` only when the body may run.
     ///
     /// Not an `async fn`: the async block uses `self` and `action` in place, where an
@@ -381,13 +393,7 @@ impl Call {
     #[allow(clippy::manual_async_fn)]
     pub fn authorize(self, action: AgentAction) -> impl Future<Output = crate::Result<Gate>> {
         async move {
-            let Call {
-                meta, client, span, ..
-            } = self;
-            let client = match client.unwrap_or_else(crate::global) {
-                Ok(c) => c,
-                Err(e) => return Err(refused(&span, e)),
-            };
+            let (meta, client, span) = self.resolve()?;
             // `evaluate_action` + `settle` is `AscendClient::authorize`, one future fewer deep.
             let decision = client
                 .evaluate_action(action, meta.options())
@@ -400,13 +406,7 @@ impl Call {
 
     /// Ask for a decision from synchronous code (safe inside a tokio runtime).
     pub fn authorize_blocking(self, action: AgentAction) -> crate::Result<Gate> {
-        let Call {
-            meta, client, span, ..
-        } = self;
-        let client = match client.unwrap_or_else(crate::global) {
-            Ok(c) => c,
-            Err(e) => return Err(refused(&span, e)),
-        };
+        let (meta, client, span) = self.resolve()?;
         let decision = {
             let _entered = span.enter();
             client.authorize_blocking(action, meta.options())

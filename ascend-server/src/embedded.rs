@@ -386,14 +386,6 @@ fn to_runtime(e: Error) -> ascend_runtime::Error {
     }
 }
 
-fn decision(
-    body: &ascend_runtime::wire::DecisionBody,
-) -> ascend_runtime::Result<AuthorizationDecision> {
-    // What `AuthorizationDecision::from_json` reads from the same body on the wire, without the
-    // JSON round trip (a differential test in `ascend_runtime::wire` keeps the two equal).
-    Ok(body.to_decision())
-}
-
 fn action_id(id: &str) -> ascend_runtime::Result<i64> {
     id.trim()
         .parse()
@@ -428,7 +420,9 @@ impl Backend for Embedded {
                 .submit(&self.agent, input)
                 .await
                 .map_err(to_runtime)?;
-            decision(&body)
+            // What `from_json` reads from the same body on the wire, without the round trip
+            // (a differential test in `ascend_runtime::wire` keeps the two equal).
+            Ok(body.to_decision())
         })
     }
 
@@ -455,7 +449,7 @@ impl Backend for Embedded {
                     });
                 }
             }
-            decision(&a.body)
+            Ok(a.body.to_decision())
         })
     }
 

@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::redact::redact;
 use crate::state::BusEvent;
+use crate::store::{OutcomeCheck, OutcomeWrite};
 
 /// A reviewer's vote.
 #[derive(Debug, Clone)]
@@ -172,10 +173,9 @@ impl Governance {
     /// Record how an allowed action ended (once; only for actions that were allowed to run).
     /// The report is stored redacted.
     pub async fn report_outcome(&self, p: &Principal, id: i64, input: OutcomeInput) -> Result<()> {
-        let r = outcome_report(p, id, input)?;
         self.state
             .store
-            .record_outcome(r.org, id, r.outcome, r.detail, r.at, r.check)
+            .record_outcome(outcome_report(p, id, input)?)
             .await
     }
 
@@ -184,10 +184,9 @@ impl Governance {
     /// flush interval at the latest). A report the stored action refuses is logged, not
     /// returned.
     pub fn report_outcome_later(&self, p: &Principal, id: i64, input: OutcomeInput) -> Result<()> {
-        let r = outcome_report(p, id, input)?;
         self.state
             .store
-            .record_outcome_later(r.org, id, r.outcome, r.detail, r.at, r.check)
+            .record_outcome_later(outcome_report(p, id, input)?)
     }
 
     async fn load(&self, p: &Principal, op: Operation, id: i64) -> Result<ActionRecord> {
@@ -251,15 +250,7 @@ impl Governance {
 }
 
 /// An outcome report checked for its caller, with the check the stored action must pass.
-struct OutcomeReport {
-    org: i64,
-    outcome: ActionOutcome,
-    detail: Value,
-    at: crate::model::Timestamp,
-    check: crate::store::OutcomeCheck,
-}
-
-fn outcome_report(p: &Principal, id: i64, input: OutcomeInput) -> Result<OutcomeReport> {
+fn outcome_report(p: &Principal, id: i64, input: OutcomeInput) -> Result<OutcomeWrite> {
     access::authorize(p, Operation::ReportOutcome)?;
     if let Some(d) = input.detail.get("duration_ms")
         && !d.is_null()
@@ -275,7 +266,7 @@ fn outcome_report(p: &Principal, id: i64, input: OutcomeInput) -> Result<Outcome
     let detail = redact(&input.detail);
     let at = now();
     let report = detail.clone();
-    let check: crate::store::OutcomeCheck = Box::new(move |action| {
+    let check: OutcomeCheck = Box::new(move |action| {
         if bound.as_deref().is_some_and(|b| b != action.agent_id)
             || own_key
                 .as_deref()
@@ -302,8 +293,9 @@ fn outcome_report(p: &Principal, id: i64, input: OutcomeInput) -> Result<Outcome
         };
         Ok(event.draft(org, &actor, at))
     });
-    Ok(OutcomeReport {
-        org,
+    Ok(OutcomeWrite {
+        org_id: org,
+        id,
         outcome,
         detail,
         at,

@@ -34,6 +34,33 @@ pub type ActionUpdate = Box<dyn FnOnce(&mut ActionRecord) -> Result<Option<Audit
 /// builds its audit entry; an error writes nothing and is the answer.
 pub type OutcomeCheck = Box<dyn FnOnce(&ActionState) -> Result<AuditDraft> + Send>;
 
+/// An outcome report to store: how action `id` ended, and the check the stored action must
+/// pass (inside the store's transaction) before it is recorded.
+pub struct OutcomeWrite {
+    /// Organisation.
+    pub org_id: i64,
+    /// Action id.
+    pub id: i64,
+    /// Completed or failed.
+    pub outcome: ActionOutcome,
+    /// The report, redacted.
+    pub detail: serde_json::Value,
+    /// When it was reported.
+    pub at: Timestamp,
+    /// Accepts or refuses the report and builds its audit entry.
+    pub check: OutcomeCheck,
+}
+
+impl std::fmt::Debug for OutcomeWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutcomeWrite")
+            .field("org_id", &self.org_id)
+            .field("id", &self.id)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds the audit entry of a new webhook once the store has assigned its id.
 pub type WebhookAudit = Box<dyn FnOnce(&Webhook) -> AuditDraft + Send>;
 
@@ -64,29 +91,12 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         update: ActionUpdate,
     ) -> BoxFuture<'_, Result<Option<ActionRecord>>>;
-    /// Record how action `id` ended, after `check` accepted it.
-    fn record_outcome(
-        &self,
-        org_id: i64,
-        id: i64,
-        outcome: ActionOutcome,
-        detail: serde_json::Value,
-        at: Timestamp,
-        check: OutcomeCheck,
-    ) -> BoxFuture<'_, Result<()>>;
+    /// Record how an action ended, after the write's `check` accepted it.
+    fn record_outcome(&self, write: OutcomeWrite) -> BoxFuture<'_, Result<()>>;
     /// [`Store::record_outcome`] for a sender that does not wait: queued now, committed with
     /// the next write (or within the store's flush interval, or at close); a refusal by
     /// `check` or a failed commit is logged.
-    #[allow(clippy::too_many_arguments)]
-    fn record_outcome_later(
-        &self,
-        org_id: i64,
-        id: i64,
-        outcome: ActionOutcome,
-        detail: serde_json::Value,
-        at: Timestamp,
-        check: OutcomeCheck,
-    ) -> Result<()>;
+    fn record_outcome_later(&self, write: OutcomeWrite) -> Result<()>;
     /// Turn a kill switch on or off.
     fn set_kill_switch(
         &self,

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use ascend_runtime::wire::DecisionBody;
 
-use super::{ActionUpdate, BoxFuture, OutcomeCheck, Store, WebhookAudit};
+use super::{ActionUpdate, BoxFuture, OutcomeWrite, Store, WebhookAudit};
 use crate::audit::VerifyReport;
 use crate::audit::chain::parse_hash;
 use crate::error::{Error, Result};
@@ -503,38 +503,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record_outcome(
-        &self,
-        org_id: i64,
-        id: i64,
-        outcome: ActionOutcome,
-        detail: Value,
-        at: Timestamp,
-        check: OutcomeCheck,
-    ) -> BoxFuture<'_, Result<()>> {
-        self.run(move |w| {
-            let state = writes::action_state(w, org_id, id)?;
-            let audit = check(&state)?;
-            writes::set_outcome(w, org_id, id, outcome, &detail, at)?;
-            w.append_action(&audit, id)
-        })
+    fn record_outcome(&self, write: OutcomeWrite) -> BoxFuture<'_, Result<()>> {
+        self.run(move |w| writes::record_outcome(w, write))
     }
 
-    fn record_outcome_later(
-        &self,
-        org_id: i64,
-        id: i64,
-        outcome: ActionOutcome,
-        detail: Value,
-        at: Timestamp,
-        check: OutcomeCheck,
-    ) -> Result<()> {
+    fn record_outcome_later(&self, write: OutcomeWrite) -> Result<()> {
         self.committer
             .defer(Box::new(Deferred::new("outcome report", move |w| {
-                let state = writes::action_state(w, org_id, id)?;
-                let audit = check(&state)?;
-                writes::set_outcome(w, org_id, id, outcome, &detail, at)?;
-                w.append_action(&audit, id)
+                writes::record_outcome(w, write)
             })))
     }
 

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use super::writer::Writer;
 use super::{ACTION_COLS, MCP_COLS, action_from_row, mcp_from_row};
 use crate::error::{Error, Result};
+use crate::store::OutcomeWrite;
 use ascend_runtime::Decision;
 
 use crate::model::{
@@ -198,6 +199,14 @@ pub(super) fn action_state(w: &mut Writer<'_, '_>, org_id: i64, id: i64) -> Resu
     })
     .optional()?
     .ok_or_else(|| Error::NotFound(format!("action {id} not found")))
+}
+
+/// Record an outcome report once its check accepted the stored action, with its audit entry.
+pub(super) fn record_outcome(w: &mut Writer<'_, '_>, o: OutcomeWrite) -> Result<()> {
+    let state = action_state(w, o.org_id, o.id)?;
+    let audit = (o.check)(&state)?;
+    set_outcome(w, o.org_id, o.id, o.outcome, &o.detail, o.at)?;
+    w.append_action(&audit, o.id)
 }
 
 pub(super) fn set_outcome(
