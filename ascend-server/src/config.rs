@@ -15,8 +15,11 @@ use crate::model::Durability;
 pub struct ServerConfig {
     /// Address to listen on (port 0 picks a free port).
     pub bind: SocketAddr,
-    /// SQLite database file.
+    /// SQLite database file (also where the audit key and checkpoint log live by default).
     pub db_path: PathBuf,
+    /// A PostgreSQL connection URL (`postgres://user@host/db`): the store of a replicated
+    /// deployment, used instead of `db_path` when set (see [`ServerConfig::set_db`]).
+    pub database_url: Option<String>,
     /// Directory of `*.cedar` policies; the built-in defaults when None.
     pub policies_dir: Option<PathBuf>,
     /// Disk durability of commits.
@@ -126,6 +129,11 @@ impl AuditConfig {
     }
 }
 
+/// Whether `db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 /// `<file>.<suffix>` in the same directory.
 pub fn beside(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file
@@ -142,6 +150,7 @@ impl Default for ServerConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             db_path: PathBuf::from("ascend.db"),
+            database_url: None,
             policies_dir: None,
             durability: Durability::Normal,
             approval_ttl: Duration::from_secs(3600),
@@ -171,6 +180,17 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Where the data lives: a `postgres://` or `postgresql://` URL selects the PostgreSQL
+    /// store, anything else is a SQLite file.
+    pub fn set_db(&mut self, db: &str) {
+        if is_postgres_url(db) {
+            self.database_url = Some(db.to_owned());
+        } else {
+            self.database_url = None;
+            self.db_path = PathBuf::from(db);
+        }
+    }
+
     /// The connection-level limits of the HTTP server.
     pub fn conn_limits(&self) -> crate::serve::ConnLimits {
         crate::serve::ConnLimits {
@@ -285,7 +305,7 @@ impl ServerConfig {
             self.bind = v;
         }
         if let Some(v) = f.db {
-            self.db_path = v;
+            self.set_db(&v.to_string_lossy());
         }
         if let Some(v) = f.policies {
             self.policies_dir = Some(v);

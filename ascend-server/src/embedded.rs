@@ -375,7 +375,7 @@ fn to_runtime(e: Error) -> ascend_runtime::Error {
         Error::Forbidden(message) => R::Forbidden { message },
         Error::NotFound(message) => R::NotFound { message },
         Error::Conflict(message) => R::Conflict { message },
-        e @ (Error::StoreUnavailable(_) | Error::Database(_)) => R::Server {
+        e @ (Error::StoreUnavailable(_) | Error::Database(_) | Error::Postgres(_)) => R::Server {
             status: 503,
             message: e.to_string(),
         },

@@ -74,6 +74,9 @@ pub enum Error {
     /// SQLite failed.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed (the server-side store, `--db postgres://…`).
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// The store's writer is gone (shut down or crashed).
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
@@ -136,7 +139,9 @@ impl Error {
             Error::Config(_) | Error::Policy(_) => StatusCode::BAD_REQUEST,
             // Storage trouble is transient: 503 lets clients retry (the idempotency key makes
             // a retried submit safe).
-            Error::StoreUnavailable(_) | Error::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::StoreUnavailable(_) | Error::Database(_) | Error::Postgres(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Io(_) | Error::Http(_) | Error::Api { .. } | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -193,7 +198,7 @@ impl IntoResponse for Error {
             other => {
                 let detail = match &other {
                     // Do not leak internals to clients.
-                    Error::Database(_) => "database unavailable".to_owned(),
+                    Error::Database(_) | Error::Postgres(_) => "database unavailable".to_owned(),
                     Error::Io(_) | Error::Http(_) | Error::Internal(_) => {
                         "internal error".to_owned()
                     }

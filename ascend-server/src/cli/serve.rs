@@ -15,8 +15,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ASCEND_BIND", value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
-    /// SQLite database file (created on first start).
-    #[arg(long, env = "ASCEND_DB", value_name = "FILE")]
+    /// SQLite database file (created on first start), or a `postgres://` URL.
+    #[arg(long, env = "ASCEND_DB", value_name = "FILE|URL")]
     pub db: Option<PathBuf>,
     /// Directory of *.cedar policies (default: the built-in policies).
     #[arg(long, env = "ASCEND_POLICIES", value_name = "DIR")]
@@ -130,7 +130,7 @@ pub fn config(a: &ServeArgs) -> Result<ServerConfig> {
         c.bind = v;
     }
     if let Some(v) = &a.db {
-        c.db_path = v.clone();
+        c.set_db(&v.to_string_lossy());
     }
     if let Some(v) = &a.policies {
         c.policies_dir = Some(v.clone());

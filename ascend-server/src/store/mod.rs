@@ -8,6 +8,7 @@
 //! persistence only. A write is acknowledged only after the transaction holding it committed
 //! (the SQLite store batches concurrent writes into one commit: group commit).
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
