@@ -134,6 +134,19 @@ pub fn is_postgres_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
+/// A database URL as it may be shown: any password replaced by `****`.
+pub fn masked_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("****"));
+            }
+            u.to_string()
+        }
+        Err(_) => "postgres://(unparsable URL)".to_owned(),
+    }
+}
+
 /// `<file>.<suffix>` in the same directory.
 pub fn beside(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file

@@ -220,15 +220,29 @@ pub async fn open_governance_with(
         }
         None => (None, None),
     };
-    let mut sealing = audit_sealing(&config)?;
-    if let Some(s) = sealing.as_mut() {
-        s.witness = witness_tx;
-    }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(
-        &config.db_path,
-        config.durability,
-        sealing,
-    )?);
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => {
+            if config.audit.enabled {
+                tracing::warn!(
+                    "signed audit checkpoints are not written by the PostgreSQL store yet: \
+                     its chains are verified against the stored heads only"
+                );
+            }
+            Arc::new(store::postgres::PgStore::open(url).await?)
+        }
+        None => {
+            let mut sealing = audit_sealing(&config)?;
+            if let Some(s) = sealing.as_mut() {
+                s.witness = witness_tx;
+            }
+            Arc::new(SqliteStore::open_with(
+                &config.db_path,
+                config.durability,
+                sealing,
+            )?)
+        }
+    };
+    let changes = store.changes();
     let since = (chrono::Utc::now()
         - chrono::Duration::from_std(config.idempotency_ttl).unwrap_or(chrono::Duration::days(1)))
     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -238,6 +252,12 @@ pub async fn open_governance_with(
     let governance = Governance::new(Arc::new(AppState::new(
         config, store, engine, snapshot, http,
     )));
+    if let Some(changes) = changes {
+        tokio::spawn(governance::peers::follow(
+            governance.state().clone(),
+            changes,
+        ));
+    }
     if let (Some(hook), Some(rx)) = (witness, witness_rx) {
         tokio::spawn(webhooks::run_witness(governance.state().clone(), hook, rx));
     }

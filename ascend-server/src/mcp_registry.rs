@@ -135,6 +135,16 @@ impl McpRegistry {
         }
     }
 
+    /// Hold exactly `records` from now on (a replica catching up after missed changes).
+    pub fn reset(&self, records: Vec<McpServerRecord>) {
+        if let Ok(mut s) = self.servers.write() {
+            s.clear();
+        }
+        for r in records {
+            self.set(r);
+        }
+    }
+
     /// Forget a server.
     pub fn remove(&self, org_id: i64, server_name: &str) {
         if let Ok(mut s) = self.servers.write()

@@ -638,6 +638,15 @@ impl PushKind {
             PushKind::Decision => "decision",
         }
     }
+
+    /// The kind of an SSE event name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "kill_switch" => Some(PushKind::KillSwitch),
+            "decision" => Some(PushKind::Decision),
+            _ => None,
+        }
+    }
 }
 
 pub use ascend_runtime::wire::WebhookEvent;

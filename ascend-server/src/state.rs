@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::mcp_registry::McpRegistry;
 use crate::model::{AgentRecord, KillSwitchRecord, PushKind, Snapshot, Webhook, WebhookEvent};
 use crate::risk::AgentProfile;
-use crate::store::Store;
+use crate::store::{PeerEvent, Store};
 
 /// Something connected SDKs (SSE) and webhooks hear about.
 #[derive(Debug, Clone)]
@@ -322,9 +322,32 @@ impl AppState {
         self.shutdown.subscribe()
     }
 
-    /// Publish an event (no subscriber is fine).
+    /// Publish an event (no subscriber is fine); one pushed to SDKs also goes to the SDKs
+    /// connected to the other replicas of the same database.
     pub fn publish(&self, event: BusEvent) {
+        if let Some(push) = event.push {
+            self.store.broadcast(PeerEvent {
+                org_id: event.org_id,
+                agent_id: event.agent_id.clone(),
+                key_id: event.key_id.clone(),
+                push,
+                data: event.data.clone(),
+            });
+        }
         let _ = self.events.send(event);
+    }
+
+    /// An event another replica published: pushed to the SDKs connected here, never
+    /// delivered to webhooks (the replica it happened on does that).
+    pub fn publish_from_peer(&self, event: PeerEvent) {
+        let _ = self.events.send(BusEvent {
+            org_id: event.org_id,
+            agent_id: event.agent_id,
+            key_id: event.key_id,
+            push: Some(event.push),
+            webhook: None,
+            data: event.data,
+        });
     }
 
     /// The risk engine's view of an agent, and record this action in its statistics.

@@ -210,7 +210,14 @@ fn apply_audit(c: &mut ServerConfig, a: &AuditArgs) -> Result<()> {
 pub async fn run(a: ServeArgs) -> Result<()> {
     let cfg = config(&a)?;
     let server = crate::start(cfg).await?;
-    let db = std::fs::canonicalize(server.db_path()).unwrap_or_else(|_| server.db_path().into());
+    let config = server.governance().config();
+    let db = match &config.database_url {
+        Some(url) => crate::config::masked_url(url),
+        None => std::fs::canonicalize(server.db_path())
+            .unwrap_or_else(|_| server.db_path().into())
+            .display()
+            .to_string(),
+    };
     println!("ascend server listening on {}", server.base_url());
     if let Some(key) = server.admin_key() {
         println!("admin key (shown once, store it now): {key}");
@@ -224,9 +231,9 @@ pub async fn run(a: ServeArgs) -> Result<()> {
         "console: {}/console (sign in with a reviewer or admin key)",
         server.base_url()
     );
-    println!("database: {}", db.display());
-    let audit = &server.governance().config().audit;
-    if audit.enabled {
+    println!("database: {db}");
+    let audit = &config.audit;
+    if audit.enabled && config.database_url.is_none() {
         let key = crate::audit_signer(server.governance().config())?;
         println!("audit checkpoint public key: {}", key.public_hex());
         println!(

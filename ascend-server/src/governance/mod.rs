@@ -16,6 +16,7 @@
 //! | [`webhooks`] | webhook subscriptions and test deliveries |
 //! | [`mcp`] | MCP server registry |
 //! | [`audit`] | audit query, export, verify; policy reload |
+//! | [`peers`] | changes made by the other replicas of the same database |
 
 pub mod access;
 pub mod actions;
@@ -25,6 +26,7 @@ pub mod keys;
 pub mod kill_switch;
 pub mod mcp;
 pub mod ops;
+pub mod peers;
 pub mod submit;
 pub mod webhooks;
 

@@ -1,5 +1,6 @@
-//! Persistence behind one trait, [`Store`], so a PostgreSQL store can follow the embedded
-//! SQLite one ([`sqlite::SqliteStore`]).
+//! Persistence behind one trait, [`Store`]: the embedded SQLite store
+//! ([`sqlite::SqliteStore`]) and the PostgreSQL store of a replicated deployment
+//! ([`postgres::PgStore`]).
 //!
 //! Every write is a typed method that applies one change together with its audit entry, in
 //! one transaction: the store never decides anything. Rules that must see the current state
@@ -18,8 +19,8 @@ use crate::audit::VerifyReport;
 use crate::error::Result;
 use crate::model::{
     ActionFilter, ActionOutcome, ActionRecord, ActionState, AgentRecord, ApiKeyRecord, AuditDraft,
-    AuditEntry, ChainHead, DeliveryAttempt, KillSwitchRecord, McpServerRecord, NewAction, Snapshot,
-    Timestamp, Webhook,
+    AuditEntry, ChainHead, DeliveryAttempt, KillSwitchRecord, McpServerRecord, NewAction, PushKind,
+    Snapshot, Timestamp, Webhook,
 };
 
 /// A boxed, sendable future (keeps [`Store`] object-safe).
@@ -60,6 +61,58 @@ impl std::fmt::Debug for OutcomeWrite {
             .field("outcome", &self.outcome)
             .finish_non_exhaustive()
     }
+}
+
+/// A change another replica of the same database committed, heard through the store (the
+/// PostgreSQL store's LISTEN/NOTIFY feed), for the in-memory state of this one.
+#[derive(Debug)]
+pub enum Change {
+    /// An organisation was created.
+    Org {
+        /// Its id.
+        id: i64,
+        /// Its name.
+        name: String,
+    },
+    /// A key was created or revoked (the record as stored now).
+    Key(ApiKeyRecord),
+    /// A kill switch changed.
+    KillSwitch(KillSwitchRecord),
+    /// An agent was registered or updated.
+    Agent(AgentRecord),
+    /// An MCP server was registered, changed (`Some`) or deleted (`None`).
+    McpServer {
+        /// Organisation.
+        org_id: i64,
+        /// Server name.
+        server_name: String,
+        /// The entry as stored now.
+        record: Option<McpServerRecord>,
+    },
+    /// An organisation's webhooks changed.
+    Webhooks {
+        /// Organisation.
+        org_id: i64,
+    },
+    /// An event to push to the SDKs connected to this replica.
+    Event(PeerEvent),
+    /// Changes may have been missed (the feed reconnected): the state to start again from.
+    Resync(Box<Snapshot>),
+}
+
+/// An event pushed to connected SDKs, sent to the other replicas ([`Store::broadcast`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerEvent {
+    /// Organisation.
+    pub org_id: i64,
+    /// Agent concerned; None for organisation-wide events.
+    pub agent_id: Option<String>,
+    /// The key that submitted the action concerned (action events only).
+    pub key_id: Option<String>,
+    /// The SSE event name.
+    pub push: PushKind,
+    /// Event data.
+    pub data: serde_json::Value,
 }
 
 /// Builds the audit entry of a new webhook once the store has assigned its id.
@@ -130,8 +183,9 @@ pub trait Store: Send + Sync + 'static {
         server_name: String,
         audit: AuditDraft,
     ) -> BoxFuture<'_, Result<()>>;
-    /// A fresh, never reused action id.
-    fn next_action_id(&self) -> i64;
+    /// A fresh, never reused action id (unique across the replicas of one database; an error
+    /// when the store cannot hand one out now, which is worth a retry).
+    fn next_action_id(&self) -> Result<i64>;
     /// Load the in-memory state (keys, kill switches, agents, recent idempotency keys).
     fn snapshot(&self, idempotency_since: String) -> BoxFuture<'_, Result<Snapshot>>;
     /// One action of one organisation.
@@ -176,4 +230,15 @@ pub trait Store: Send + Sync + 'static {
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>>;
     /// Wait until every write queued so far is committed, then stop accepting writes.
     fn close(&self) -> BoxFuture<'_, Result<()>>;
+    /// The feed of changes other replicas commit (taken once; None for a store that serves
+    /// one process, like SQLite).
+    fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        None
+    }
+    /// Send an event to the SDKs connected to the other replicas (nothing to do for a store
+    /// that serves one process). Best effort: an SDK that misses it still sees the state by
+    /// polling.
+    fn broadcast(&self, event: PeerEvent) {
+        let _ = event;
+    }
 }
