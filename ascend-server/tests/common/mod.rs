@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod pg;
+
 use ascend_server::{Role, RunningServer, ServerConfig, start};
 use serde_json::{Value, json};
 
