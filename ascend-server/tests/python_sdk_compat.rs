@@ -25,6 +25,27 @@ fn sdk_available() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_sdk_flows() {
+    if !sdk_ready() {
+        return;
+    }
+    run_suite(harness().await).await;
+}
+
+/// The same suite against a server on PostgreSQL (the replicated deployment's store). It runs
+/// beside the SQLite one: the suite mostly waits, so the two share the time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_sdk_flows_on_postgres() {
+    if !sdk_ready() {
+        return;
+    }
+    let Some(db) = common::pg::database() else {
+        return;
+    };
+    run_suite(harness_with(|c| c.database_url = Some(db)).await).await;
+}
+
+/// Whether the SDK is importable (a failure when `ASCEND_PY_COMPAT=1`).
+fn sdk_ready() -> bool {
     let required = std::env::var("ASCEND_PY_COMPAT").is_ok_and(|v| v == "1");
     if !sdk_available() {
         assert!(
@@ -37,9 +58,12 @@ async fn official_python_sdk_flows() {
             "NOTICE: Python SDK compatibility suite SKIPPED (ascend-ai-sdk/pytest not importable; \
              set ASCEND_PY_COMPAT=1 to make this a failure)"
         );
-        return;
+        return false;
     }
-    let h = harness().await;
+    true
+}
+
+async fn run_suite(h: common::Harness) {
     let org = h.server.org_id("default").await.unwrap();
     let dir = env!("CARGO_MANIFEST_DIR");
     let (url, agent, reviewer, admin) = (

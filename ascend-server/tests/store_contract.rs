@@ -281,7 +281,7 @@ async fn insert_new(s: &dyn Store, org: i64, agent: &str, decision: Decision) ->
     insert(
         s,
         new_action(
-            s.next_action_id().expect("next_action_id"),
+            s.next_action_id().await.expect("next_action_id"),
             org,
             agent,
             decision,
@@ -554,7 +554,7 @@ async fn actions_round_trip(db: Db) {
     // (Votes in a stored approval state round-trip through update_action: a fresh action has
     // none, and verification replays votes from the audit trail.)
     let mut pending = new_action(
-        s.next_action_id().expect("next_action_id"),
+        s.next_action_id().await.expect("next_action_id"),
         acme,
         "ops-agent",
         Decision::Pending,
@@ -586,7 +586,7 @@ async fn unusual_text_round_trips(db: Db) {
     // nesting, large and negative numbers.
     let odd = "quote \" backslash \\ tab \t newline \n nul \u{0} del \u{7f} é ü 日本 🦀 \u{202e}";
     let mut a = new_action(
-        s.next_action_id().expect("next_action_id"),
+        s.next_action_id().await.expect("next_action_id"),
         acme,
         "billing-agent",
         Decision::Allowed,
@@ -625,36 +625,23 @@ async fn unusual_text_round_trips(db: Db) {
     assert_chain(s, acme, 3).await;
 }
 
-/// `n` ids as fast as the store hands them out, from a thread of its own. A store may answer
-/// "none at hand, retry" ([`Store::next_action_id`]): retried here, for up to 10 s.
-fn id_burst(s: &dyn Store, n: usize) -> Vec<i64> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    (0..n)
-        .map(|_| {
-            loop {
-                match s.next_action_id() {
-                    Ok(id) => break id,
-                    Err(Error::StoreUnavailable(why)) if std::time::Instant::now() < deadline => {
-                        let _ = why;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(e) => panic!("next_action_id: {e}"),
-                }
-            }
-        })
-        .collect()
+/// `n` ids as fast as the store hands them out (a burst larger than any block a store keeps
+/// in reserve: it must wait for more, never fail).
+async fn id_burst(s: Arc<dyn Store>, n: usize) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(s.next_action_id().await.expect("next_action_id"));
+    }
+    ids
 }
 
 async fn action_ids_never_repeat(db: Db) {
     let mut handed = BTreeSet::new();
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let s = Arc::clone(&db.store);
-            std::thread::spawn(move || id_burst(&*s, 500))
-        })
+    let tasks: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(id_burst(Arc::clone(&db.store), 500)))
         .collect();
-    for t in threads {
-        for id in t.join().expect("thread") {
+    for t in tasks {
+        for id in t.await.expect("task") {
             assert!(id > 0, "ids are positive (the Python SDK needs it): {id}");
             assert!(handed.insert(id), "id {id} handed out twice");
         }
@@ -669,7 +656,7 @@ async fn action_ids_never_repeat(db: Db) {
     s.close().await.expect("close");
     let s = db.reopen().await;
     for _ in 0..200 {
-        let id = s.next_action_id().expect("next_action_id");
+        let id = s.next_action_id().await.expect("next_action_id");
         assert!(
             !handed.contains(&id),
             "id {id} handed out again after a restart"
@@ -679,7 +666,7 @@ async fn action_ids_never_repeat(db: Db) {
     let a = insert(
         &*s,
         new_action(
-            s.next_action_id().expect("next_action_id"),
+            s.next_action_id().await.expect("next_action_id"),
             acme,
             "b",
             Decision::Allowed,
@@ -695,9 +682,9 @@ async fn idempotency_keys_are_unique_per_organisation(db: Db) {
     let acme = org(s, "acme").await;
     let globex = org(s, "globex").await;
     let key = "idem:order-1";
-    let with_key = |org: i64, key: &str, hash: Option<&str>| {
+    let with_key = async |org: i64, key: &str, hash: Option<&str>| {
         let mut a = new_action(
-            s.next_action_id().expect("next_action_id"),
+            s.next_action_id().await.expect("next_action_id"),
             org,
             "billing-agent",
             Decision::Allowed,
@@ -706,8 +693,8 @@ async fn idempotency_keys_are_unique_per_organisation(db: Db) {
         a.request_hash = hash.map(str::to_owned);
         a
     };
-    let first = insert(s, with_key(acme, key, Some(&"a1".repeat(32)))).await;
-    let again = with_key(acme, key, Some(&"b2".repeat(32)));
+    let first = insert(s, with_key(acme, key, Some(&"a1".repeat(32))).await).await;
+    let again = with_key(acme, key, Some(&"b2".repeat(32))).await;
     let r = s.insert_action(again.clone(), decided(&again)).await;
     assert!(r.as_ref().is_err_and(conflict), "same org, same key: {r:?}");
     assert!(
@@ -715,8 +702,8 @@ async fn idempotency_keys_are_unique_per_organisation(db: Db) {
         "nothing of the refused action is written"
     );
     assert_chain(s, acme, 1).await;
-    let other = insert(s, with_key(globex, key, Some(&"c3".repeat(32)))).await;
-    let no_hash = insert(s, with_key(acme, "corr:req-9", None)).await;
+    let other = insert(s, with_key(globex, key, Some(&"c3".repeat(32))).await).await;
+    let no_hash = insert(s, with_key(acme, "corr:req-9", None).await).await;
 
     let (hash, found) = s
         .get_action_by_idempotency_key(acme, key.into())
@@ -749,7 +736,7 @@ async fn idempotency_keys_are_unique_per_organisation(db: Db) {
     for _ in 0..8 {
         let st = Arc::clone(&db.store);
         let mut a = new_action(
-            st.next_action_id().expect("next_action_id"),
+            st.next_action_id().await.expect("next_action_id"),
             acme,
             "racer",
             Decision::Allowed,
@@ -909,7 +896,7 @@ async fn concurrent_votes_are_not_lost(db: Db) {
     let s = &*db.store;
     let acme = org(s, "acme").await;
     let mut a = new_action(
-        s.next_action_id().expect("next_action_id"),
+        s.next_action_id().await.expect("next_action_id"),
         acme,
         "billing-agent",
         Decision::Pending,
@@ -978,7 +965,7 @@ async fn audit_chain_holds_under_concurrent_writes(db: Db) {
                         .expect("append_audit");
                 } else {
                     let a = new_action(
-                        st.next_action_id().expect("next_action_id"),
+                        st.next_action_id().await.expect("next_action_id"),
                         org,
                         &format!("agent-{t}"),
                         Decision::Allowed,
@@ -1609,7 +1596,7 @@ async fn list_actions_filters_counts_and_orders(db: Db) {
     let mut inserted = Vec::new();
     for (agent, key, decision) in plan {
         let mut a = new_action(
-            s.next_action_id().expect("next_action_id"),
+            s.next_action_id().await.expect("next_action_id"),
             acme,
             agent,
             decision,
@@ -1712,9 +1699,9 @@ async fn expired_pending_lists_only_overdue_pending_actions(db: Db) {
     let globex = org(s, "globex").await;
     let past = now().minus(Duration::from_secs(60));
     let future = now().plus(hour());
-    let pending = |org: i64, expires: Option<Timestamp>| {
+    let pending = async |org: i64, expires: Option<Timestamp>| {
         let mut a = new_action(
-            s.next_action_id().expect("next_action_id"),
+            s.next_action_id().await.expect("next_action_id"),
             org,
             "billing-agent",
             Decision::Pending,
@@ -1723,13 +1710,13 @@ async fn expired_pending_lists_only_overdue_pending_actions(db: Db) {
         a.body.expires_at = expires.map(|t| t.to_rfc3339());
         a
     };
-    let overdue = insert(s, pending(acme, Some(past))).await;
-    let overdue_elsewhere = insert(s, pending(globex, Some(past))).await;
-    let later = insert(s, pending(acme, Some(future))).await;
-    let _never = insert(s, pending(acme, None)).await;
+    let overdue = insert(s, pending(acme, Some(past)).await).await;
+    let overdue_elsewhere = insert(s, pending(globex, Some(past)).await).await;
+    let later = insert(s, pending(acme, Some(future)).await).await;
+    let _never = insert(s, pending(acme, None).await).await;
     // Decided before its expiry: an approval state with a past expiry, but not pending.
     let mut decided_early = new_action(
-        s.next_action_id().expect("next_action_id"),
+        s.next_action_id().await.expect("next_action_id"),
         acme,
         "billing-agent",
         Decision::Allowed,
@@ -1740,7 +1727,7 @@ async fn expired_pending_lists_only_overdue_pending_actions(db: Db) {
     });
     insert(s, decided_early).await;
     // Expired by the sweeper already: denied now.
-    let swept = insert(s, pending(acme, Some(past))).await;
+    let swept = insert(s, pending(acme, Some(past)).await).await;
     let at = now();
     let r = s
         .update_action(
@@ -1821,7 +1808,7 @@ async fn ready_and_close(db: Db) {
     }
     // After close every write fails promptly.
     let a = new_action(
-        s.next_action_id().expect("next_action_id"),
+        s.next_action_id().await.expect("next_action_id"),
         acme,
         "billing-agent",
         Decision::Allowed,
@@ -2031,16 +2018,13 @@ mod pg_replicas {
     async fn replicas(db: Db) {
         let stores = [Arc::clone(&db.store), db.reopen().await];
         // Ids: disjoint across replicas.
-        let threads: Vec<_> = stores
+        let tasks: Vec<_> = stores
             .iter()
-            .map(|s| {
-                let s = Arc::clone(s);
-                std::thread::spawn(move || id_burst(&*s, 500))
-            })
+            .map(|s| tokio::spawn(id_burst(Arc::clone(s), 500)))
             .collect();
         let mut ids = BTreeSet::new();
-        for t in threads {
-            for id in t.join().expect("thread") {
+        for t in tasks {
+            for id in t.await.expect("task") {
                 assert!(ids.insert(id), "id {id} handed out by both replicas");
             }
         }
@@ -2063,7 +2047,7 @@ mod pg_replicas {
                             .expect("append_audit");
                     } else {
                         let a = new_action(
-                            st.next_action_id().expect("next_action_id"),
+                            st.next_action_id().await.expect("next_action_id"),
                             acme,
                             "agent",
                             Decision::Allowed,
@@ -2095,7 +2079,7 @@ mod pg_replicas {
         for i in 0..8 {
             let st = Arc::clone(&stores[i % 2]);
             let mut a = new_action(
-                st.next_action_id().expect("next_action_id"),
+                st.next_action_id().await.expect("next_action_id"),
                 acme,
                 "racer",
                 Decision::Allowed,
@@ -2117,7 +2101,7 @@ mod pg_replicas {
         // Votes through both replicas on one action: none lost.
         const N: usize = 16;
         let mut a = new_action(
-            stores[0].next_action_id().expect("next_action_id"),
+            stores[0].next_action_id().await.expect("next_action_id"),
             acme,
             "agent",
             Decision::Pending,

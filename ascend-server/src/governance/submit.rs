@@ -216,7 +216,7 @@ impl Governance {
             agent: &profile,
             mcp,
         });
-        let id = self.state.store.next_action_id()?;
+        let id = self.state.store.next_action_id().await?;
         let created_at = now();
         let mut decision = match eval.policy.outcome {
             PolicyOutcome::Allow => Decision::Allowed,

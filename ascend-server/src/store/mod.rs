@@ -65,6 +65,9 @@ impl std::fmt::Debug for OutcomeWrite {
 
 /// A change another replica of the same database committed, heard through the store (the
 /// PostgreSQL store's LISTEN/NOTIFY feed), for the in-memory state of this one.
+// Changes are rare (keys, kill switches, registrations) and moved once: boxing the records
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Change {
     /// An organisation was created.
@@ -183,9 +186,10 @@ pub trait Store: Send + Sync + 'static {
         server_name: String,
         audit: AuditDraft,
     ) -> BoxFuture<'_, Result<()>>;
-    /// A fresh, never reused action id (unique across the replicas of one database; an error
-    /// when the store cannot hand one out now, which is worth a retry).
-    fn next_action_id(&self) -> Result<i64>;
+    /// A fresh, never reused action id (unique across the replicas of one database). Ready at
+    /// once as a rule; a store that reserves ids in blocks waits for a new block only when a
+    /// burst used up the one in reserve.
+    fn next_action_id(&self) -> BoxFuture<'_, Result<i64>>;
     /// Load the in-memory state (keys, kill switches, agents, recent idempotency keys).
     fn snapshot(&self, idempotency_since: String) -> BoxFuture<'_, Result<Snapshot>>;
     /// One action of one organisation.

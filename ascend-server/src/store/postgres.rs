@@ -88,16 +88,16 @@ struct IdState {
 }
 
 impl IdBlocks {
-    fn take(&self) -> Result<i64> {
+    /// The next id of the current block, moving to the spare block when it ran out; None when
+    /// both are used up (the caller then reserves a block itself).
+    fn take(&self) -> Result<Option<i64>> {
         let mut s = self
             .state
             .lock()
             .map_err(|_| Error::Internal("action ids poisoned".into()))?;
         if s.next >= s.end {
             let Some(start) = s.spare.take() else {
-                return Err(Error::StoreUnavailable(
-                    "no action id at hand (the database is slow to answer); retry".into(),
-                ));
+                return Ok(None);
             };
             s.next = start;
             s.end = start + ID_BLOCK;
@@ -105,7 +105,21 @@ impl IdBlocks {
         }
         let id = s.next;
         s.next += 1;
-        Ok(id)
+        Ok(Some(id))
+    }
+
+    /// Hand out the ids of a block reserved by a caller that found none at hand: it takes the
+    /// first and keeps the rest as the current block when that one is used up.
+    fn adopt(&self, start: i64) -> Result<i64> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| Error::Internal("action ids poisoned".into()))?;
+        if s.next >= s.end {
+            s.next = start + 1;
+            s.end = start + ID_BLOCK;
+        }
+        Ok(start)
     }
 }
 
@@ -484,8 +498,15 @@ impl Store for PgStore {
         })
     }
 
-    fn next_action_id(&self) -> Result<i64> {
-        self.ids.take()
+    fn next_action_id(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move {
+            if let Some(id) = self.ids.take()? {
+                return Ok(id);
+            }
+            // A burst used up both blocks before the spare was refilled: reserve one here.
+            let start = next_block(&self.pool).await?;
+            self.ids.adopt(start)
+        })
     }
 
     fn snapshot(&self, idempotency_since: String) -> BoxFuture<'_, Result<Snapshot>> {

@@ -587,8 +587,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn next_action_id(&self) -> Result<i64> {
-        Ok(self.next_id.fetch_add(1, Ordering::Relaxed))
+    fn next_action_id(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(std::future::ready(Ok(self
+            .next_id
+            .fetch_add(1, Ordering::Relaxed))))
     }
 
     fn snapshot(&self, idempotency_since: String) -> BoxFuture<'_, Result<Snapshot>> {
