@@ -247,7 +247,8 @@ pub async fn open_governance_with(
         - chrono::Duration::from_std(config.idempotency_ttl).unwrap_or(chrono::Duration::days(1)))
     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let snapshot = store.snapshot(since).await?;
-    let first_start = snapshot.keys.is_empty();
+    // Replicas starting together on an empty database: only one creates the admin key.
+    let first_start = snapshot.keys.is_empty() && store.claim_first_start().await?;
     let http = webhooks::delivery_client(&config)?;
     let governance = Governance::new(Arc::new(AppState::new(
         config, store, engine, snapshot, http,

@@ -404,3 +404,38 @@ async fn sigkill_under_load_loses_no_acknowledged_decision() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// Three replicas started at once on an empty database: exactly one creates (and prints) the
+/// first admin key, and the migrations run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_started_together_create_one_admin_key() {
+    let Some(db) = database() else { return };
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || Replica::start(&db))
+        })
+        .collect();
+    let replicas: Vec<Replica> = starts
+        .into_iter()
+        .map(|t| t.join().expect("replica start"))
+        .collect();
+    let keys: Vec<&String> = replicas
+        .iter()
+        .filter_map(|r| r.admin_key.as_ref())
+        .collect();
+    assert_eq!(keys.len(), 1, "one admin key for the database: {keys:?}");
+    // It works on every replica.
+    common::tls();
+    let http = reqwest::Client::new();
+    for r in &replicas {
+        let s = http
+            .get(format!("{}/api/v1/keys", r.url))
+            .header("x-api-key", keys[0].as_str())
+            .send()
+            .await
+            .expect("request")
+            .status();
+        assert_eq!(s.as_u16(), 200);
+    }
+}

@@ -234,6 +234,12 @@ pub trait Store: Send + Sync + 'static {
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>>;
     /// Wait until every write queued so far is committed, then stop accepting writes.
     fn close(&self) -> BoxFuture<'_, Result<()>>;
+    /// Claim the first start of an empty database (the one that creates the first admin key):
+    /// true for exactly one caller per database, however many replicas start at once. A store
+    /// that serves one process has nobody to race (true).
+    fn claim_first_start(&self) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(std::future::ready(Ok(true)))
+    }
     /// The feed of changes other replicas commit (taken once; None for a store that serves
     /// one process, like SQLite).
     fn changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {

@@ -771,6 +771,20 @@ impl Store for PgStore {
         })
     }
 
+    fn claim_first_start(&self) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let claimed = c
+                .query_opt(
+                    "INSERT INTO first_start (id, claimed_at) VALUES (1, $1) \
+                     ON CONFLICT (id) DO NOTHING RETURNING id",
+                    &[&crate::model::now().to_rfc3339()],
+                )
+                .await?;
+            Ok(claimed.is_some())
+        })
+    }
+
     fn changes(&self) -> Option<mpsc::UnboundedReceiver<Change>> {
         self.feed.lock().ok()?.take()
     }

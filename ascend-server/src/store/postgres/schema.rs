@@ -13,9 +13,10 @@ const MIGRATION_LOCK: i64 = 0x6173_6365_6e64_0001;
 ///
 /// Times are RFC 3339 text with microseconds (what the chain hashes, and lexically ordered);
 /// JSON documents are text, so what is read back is byte for byte what was written.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE orgs (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
 CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, org_id BIGINT NOT NULL, role TEXT NOT NULL,
   agent_id TEXT, key_hash BYTEA NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL, owner TEXT,
@@ -57,7 +58,12 @@ CREATE TABLE mcp_servers (id BIGSERIAL PRIMARY KEY, org_id BIGINT NOT NULL, serv
   deactivation_reason TEXT, deactivated_at TEXT, deactivated_by TEXT, registered_by TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (org_id, server_name));
 "#,
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE first_start (id INTEGER PRIMARY KEY CHECK (id = 1), claimed_at TEXT NOT NULL);",
+    ),
+];
 
 /// The schema version this build reads and writes.
 pub fn latest() -> i64 {
