@@ -108,7 +108,14 @@ pub fn mask_key(key: &str) -> String {
 pub struct KeyRing {
     keys: RwLock<HashMap<String, ApiKeyRecord>>,
     last_used: RwLock<HashMap<String, Timestamp>>,
+    /// Unknown key ids read through from the store recently, and when.
+    looked_up: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long an unknown key id is not read through again.
+const LOOKUP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Most unknown key ids remembered (beyond it, lookups wait until the memory is pruned).
+const LOOKUPS_REMEMBERED: usize = 10_000;
 
 impl KeyRing {
     /// Add (or replace) a key.
@@ -124,6 +131,38 @@ impl KeyRing {
             && let Some(k) = keys.get_mut(key_id)
         {
             k.revoked_at = Some(at);
+        }
+    }
+
+    /// The id of a well-formed key this ring does not hold and has not read through from the
+    /// store within the last second (then recorded as read through now); None otherwise. Keeps
+    /// a flood of made-up keys from becoming a flood of database reads.
+    pub fn worth_looking_up(&self, key: &str) -> Option<String> {
+        let rest = key.strip_prefix("ascend_")?;
+        let (key_id, secret) = rest.split_once('_')?;
+        let well_formed = |s: &str| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+        };
+        if !well_formed(key_id) || !well_formed(secret) {
+            return None;
+        }
+        if self.keys.read().ok()?.contains_key(key_id) {
+            return None;
+        }
+        let now = std::time::Instant::now();
+        let mut seen = self.looked_up.lock().ok()?;
+        if seen.len() >= LOOKUPS_REMEMBERED {
+            seen.retain(|_, at| now.duration_since(*at) < LOOKUP_EVERY);
+            if seen.len() >= LOOKUPS_REMEMBERED {
+                return None;
+            }
+        }
+        match seen.get(key_id) {
+            Some(at) if now.duration_since(*at) < LOOKUP_EVERY => None,
+            _ => {
+                seen.insert(key_id.to_owned(), now);
+                Some(key_id.to_owned())
+            }
         }
     }
 
@@ -207,6 +246,36 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_are_read_through_at_most_once_a_second() {
+        let ring = KeyRing::default();
+        let key = "ascend_0123abcd_00112233445566778899";
+        assert_eq!(ring.worth_looking_up(key).as_deref(), Some("0123abcd"));
+        assert_eq!(
+            ring.worth_looking_up(key),
+            None,
+            "not again within a second"
+        );
+        for malformed in ["", "nonsense", "ascend__x", "ascend_ab-cd_ef", "ascend_ab_"] {
+            assert_eq!(ring.worth_looking_up(malformed), None, "{malformed:?}");
+        }
+        let (known, rec) = generate_key(
+            KeySpec {
+                org_id: 1,
+                role: Role::Agent,
+                agent_id: Some("a".into()),
+                name: None,
+                owner: None,
+                created_by: "system".into(),
+                expires_at: None,
+            },
+            Timestamp::now(),
+        )
+        .unwrap();
+        ring.insert(rec);
+        assert_eq!(ring.worth_looking_up(&known), None, "a key the ring holds");
+    }
 
     #[test]
     fn generated_keys_authenticate_and_others_do_not() {

@@ -248,8 +248,10 @@ fn adds_records(method: &Method, path: &str) -> bool {
 
 /// The middleware: rate limits and quota for authenticated requests.
 pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
-    let principal =
-        presented_key(req.headers()).and_then(|k| limits.governance.authenticate(k).ok());
+    let principal = match presented_key(req.headers()) {
+        Some(k) => limits.governance.authenticate(k).await.ok(),
+        None => None,
+    };
     let Some(p) = principal else {
         return next.run(req).await;
     };

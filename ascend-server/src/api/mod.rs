@@ -39,7 +39,7 @@ impl FromRequestParts<Shared> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self> {
         let key = presented_key(&parts.headers).ok_or(Error::Unauthorized)?;
-        state.authenticate(key)
+        state.authenticate(key).await
     }
 }
 

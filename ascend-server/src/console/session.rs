@@ -334,7 +334,7 @@ pub async fn sign_in(
         let msg = "The sign-in form expired; please try again.";
         return sign_in_response(StatusCode::FORBIDDEN, secure, Some(msg));
     }
-    let principal = match c.gov.authenticate(form.key.trim()) {
+    let principal = match c.gov.authenticate(form.key.trim()).await {
         Ok(p) => p,
         Err(_) => {
             let msg = "This key is not valid (unknown, revoked or expired).";

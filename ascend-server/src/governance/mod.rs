@@ -70,9 +70,24 @@ impl Governance {
         &self.state.config
     }
 
-    /// Who presents `key` (401 when nobody).
-    pub fn authenticate(&self, key: &str) -> Result<Principal> {
-        self.state.keys.authenticate(key)
+    /// Who presents `key` (401 when nobody). A well-formed key this replica has not heard of
+    /// is read through from the store once (at most once a second per key id): another
+    /// replica may have created it a moment ago.
+    pub async fn authenticate(&self, key: &str) -> Result<Principal> {
+        let found = self.state.keys.authenticate(key);
+        if found.is_ok() {
+            return found;
+        }
+        let Some(key_id) = self.state.keys.worth_looking_up(key) else {
+            return found;
+        };
+        match self.state.store.lookup_key(key_id).await? {
+            Some(record) => {
+                self.state.keys.insert(record);
+                self.state.keys.authenticate(key)
+            }
+            None => found,
+        }
     }
 
     /// Hear every event published from now on (push stream, webhooks, embedded waits).

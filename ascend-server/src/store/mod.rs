@@ -234,6 +234,13 @@ pub trait Store: Send + Sync + 'static {
     fn webhooks(&self, org_id: i64) -> BoxFuture<'_, Result<Vec<Webhook>>>;
     /// Wait until every write queued so far is committed, then stop accepting writes.
     fn close(&self) -> BoxFuture<'_, Result<()>>;
+    /// Read one key from the database, for a replica that does not know it yet (another
+    /// replica created it a moment ago and its notice is on the way). None from a store that
+    /// serves one process: its keys are all in memory.
+    fn lookup_key(&self, key_id: String) -> BoxFuture<'_, Result<Option<ApiKeyRecord>>> {
+        let _ = key_id;
+        Box::pin(std::future::ready(Ok(None)))
+    }
     /// Claim the first start of an empty database (the one that creates the first admin key):
     /// true for exactly one caller per database, however many replicas start at once. A store
     /// that serves one process has nobody to race (true).

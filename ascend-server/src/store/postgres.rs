@@ -771,6 +771,17 @@ impl Store for PgStore {
         })
     }
 
+    fn lookup_key(&self, key_id: String) -> BoxFuture<'_, Result<Option<ApiKeyRecord>>> {
+        Box::pin(async move {
+            let c = self.conn().await?;
+            let sql = format!("{} WHERE key_id = $1", rows::KEY_COLS);
+            match c.query_opt(&sql, &[&key_id]).await? {
+                Some(r) => rows::key(&r),
+                None => Ok(None),
+            }
+        })
+    }
+
     fn claim_first_start(&self) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let c = self.conn().await?;
