@@ -62,6 +62,7 @@ pub mod cli;
 pub mod console;
 pub mod embedded;
 pub mod serve;
+pub mod telemetry;
 pub mod tls;
 
 pub mod config;

@@ -2,6 +2,8 @@
 //! subcommands are operator and reviewer tools (see `ascend --help`).
 
 use clap::Parser;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{Layer, Registry};
 
 use ascend_server::cli::{Cli, Command, run};
 
@@ -16,14 +18,28 @@ fn main() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     // ASCEND_LOG_FORMAT=json: one JSON object per line (for log shippers); text otherwise.
     let json = std::env::var("ASCEND_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        logs.json().flatten_event(true).init();
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![if json {
+        logs.json().flatten_event(true).boxed()
     } else {
-        logs.init();
-    }
+        logs.boxed()
+    }];
+    // OTEL_EXPORTER_OTLP_ENDPOINT: traces exported over OTLP/HTTP (ascend_server::telemetry).
+    let traces = match ascend_server::telemetry::from_env() {
+        Ok(Some((provider, layer))) => {
+            layers.push(layer.boxed());
+            Some(provider)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,7 +50,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    if let Some(provider) = traces
+        && let Err(e) = provider.shutdown()
+    {
+        eprintln!("warning: the last traces were not exported: {e}");
+    }
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -109,6 +109,18 @@ fn client_builder_with(
     timeout: Duration,
     extra: Vec<rustls::pki_types::CertificateDer<'static>>,
 ) -> Result<reqwest::ClientBuilder> {
+    let tls = tls_client_config(extra)?;
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("ascend-server/", env!("CARGO_PKG_VERSION"))))
+}
+
+/// TLS for outgoing connections: rustls with ring, the web PKI roots and `extra` trust anchors.
+pub(crate) fn tls_client_config(
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -119,16 +131,11 @@ fn client_builder_with(
             "{unusable} CA certificate(s) could not be used as trust anchors"
         )));
     }
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("ascend-server/", env!("CARGO_PKG_VERSION"))))
+        .with_no_client_auth())
 }
 
 /// Result of one delivery attempt (kept in the delivery log; callers outside the operator's

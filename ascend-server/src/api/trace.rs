@@ -28,6 +28,11 @@ pub async fn trace_context(request: Request, next: Next) -> Response {
     {
         span.record("trace_id", tp.trace_id_hex().as_str());
         span.record("parent_span_id", tp.parent_id_hex().as_str());
+        // With OTLP export on, the span is exported as a child of the caller's span.
+        if let Some(parent) = crate::telemetry::remote_parent(&tp) {
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let _ = span.set_parent(parent);
+        }
     }
     next.run(request).instrument(span).await
 }

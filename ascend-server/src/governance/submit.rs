@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -181,6 +183,8 @@ impl Governance {
         Err(Error::Conflict(KEY_REUSED.into()))
     }
 
+    // The decision pipeline's span (exported with OTLP on; see crate::telemetry).
+    #[tracing::instrument(name = "ascend.decide", skip_all, fields(org = p.org_id))]
     async fn decide(
         &self,
         p: &Principal,
@@ -294,7 +298,11 @@ impl Governance {
             approval,
             created_at,
         };
-        self.state.store.insert_action(new, audit).await?;
+        self.state
+            .store
+            .insert_action(new, audit)
+            .instrument(tracing::info_span!("ascend.store_commit"))
+            .await?;
         self.announce_submit(p, action, &body);
         Ok(Arc::new(body))
     }
