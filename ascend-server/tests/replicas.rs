@@ -439,3 +439,70 @@ async fn replicas_started_together_create_one_admin_key() {
         assert_eq!(s.as_u16(), 200);
     }
 }
+
+/// A replica whose listening connection is cut reconnects and catches up: a kill switch set
+/// on A while C was not listening still halts C's agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_lost_its_feed_catches_up() {
+    let Some(db) = database() else { return };
+    let c = Cluster::start(&db).await;
+    let (client, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let cut = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .expect("terminate the listeners");
+    assert_eq!(cut.len(), 3, "one listening connection per replica");
+    // Set at once, while the replicas are reconnecting (their first retry waits 100 ms).
+    let (s, v) = c
+        .post(
+            0,
+            "/api/v1/kill-switch/trigger",
+            &c.admin,
+            json!({"agent_id": "ag-feed", "reason": "feed test"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let t0 = Instant::now();
+    loop {
+        let (s, _) = c
+            .post(2, "/api/v1/actions/submit", &c.agent, low_action("ag-feed"))
+            .await;
+        if s == 403 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "C never caught up with the kill switch"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("caught up after the feed was cut: {:?}", t0.elapsed());
+    // And it follows changes again afterwards.
+    let t1 = Instant::now();
+    let (s, v) = c
+        .post(
+            0,
+            "/api/v1/kill-switch/release",
+            &c.admin,
+            json!({"agent_id": "ag-feed"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    loop {
+        let (s, _) = c
+            .post(2, "/api/v1/actions/submit", &c.agent, low_action("ag-feed"))
+            .await;
+        if s == 200 {
+            break;
+        }
+        assert!(t1.elapsed() < Duration::from_secs(5), "C stopped following");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
