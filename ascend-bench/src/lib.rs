@@ -1,7 +1,7 @@
 //! # ascend-bench
 //!
 //! The benchmark harness behind `BENCHMARKS.md`: one command starts what it needs on loopback,
-//! runs the eight scenarios of the benchmarks issue with warm-up and repeats, and writes a
+//! runs the scenarios of the benchmarks issues with warm-up and repeats, and writes a
 //! markdown report (machine, one table of measured value / target / pass-fail, details).
 //!
 //! ```sh
@@ -21,6 +21,7 @@
 //! | 7 | audit verification rate on a 1,000,000-entry chain, bytes per entry | [`scenarios::audit`] |
 //! | 8 | server peak RSS after 1,000,000 decisions | [`scenarios::memory`] |
 //! | 9 | build time of 100 governed fns against the same fns ungoverned | [`scenarios::compile_cost`] |
+//! | 10 | decisions/s and p50/p99 on PostgreSQL with 1, 2 and 3 replicas against SQLite, and the per-organisation chain serialisation | [`scenarios::replicas`] |
 //!
 //! The library entry point is [`run`]; `tests/smoke.rs` runs it with [`Options::smoke`] under
 //! `cargo test`, so the harness cannot rot.
@@ -30,6 +31,7 @@
 
 pub mod error;
 pub mod machine;
+pub mod postgres;
 pub mod report;
 pub mod scenarios;
 pub mod server;
@@ -51,7 +53,7 @@ pub struct Options {
     pub smoke: bool,
     /// Write the markdown report here.
     pub out: Option<PathBuf>,
-    /// Run only these scenarios (1–9); the others appear as skipped.
+    /// Run only these scenarios (1–10); the others appear as skipped.
     pub only: Option<Vec<u8>>,
     /// The harness executable, re-run as a child process for the server under test and for the
     /// memory scenario. Without it the server runs in this process and the memory scenario is
@@ -119,7 +121,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     Ok(report)
 }
 
-const TITLES: [&str; 9] = [
+const TITLES: [&str; 10] = [
     "Overhead of `#[governed]` (test double answering)",
     "Embedded decision: risk + policy + audit append, in process",
     "Decisions over loopback HTTP: our runtime client → server (durable audit)",
@@ -129,6 +131,7 @@ const TITLES: [&str; 9] = [
     "Audit verification on a 1,000,000-entry chain",
     "Server memory after 1,000,000 decisions",
     "Compile cost of `#[governed]`",
+    "Replicas: PostgreSQL with 1, 2 and 3 server processes against SQLite",
 ];
 
 async fn run_async(opts: &Options) -> Result<Report> {
@@ -139,7 +142,7 @@ async fn run_async(opts: &Options) -> Result<Report> {
     let mut load_peak = load_1min();
     let mut ctx = Ctx::new(opts.clone(), Plan::new(opts.smoke))?;
     let mut scenarios = Vec::new();
-    for n in 1..=9u8 {
+    for n in 1..=10u8 {
         let title = TITLES[usize::from(n - 1)].to_owned();
         let rep = if !opts.wants(n) {
             ScenarioReport {

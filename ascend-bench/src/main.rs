@@ -4,7 +4,7 @@
 //! ascend-bench [--out FILE] [--smoke] [--only 1,3,5] [--python PYTHON] [--no-install]
 //! ```
 //!
-//! (`--serve-child DB` and `--rss-child DB N C [keys|no-keys]` are the harness's own child
+//! (`--serve-child DB DIR [--no-keys]` and `--rss-child DB N C [keys|no-keys]` are the harness's own child
 //! processes.)
 
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ const USAGE: &str =
 
   --out FILE     write the markdown report (e.g. BENCHMARKS.md); without it, print it
   --smoke        tiny counts, seconds in total, nothing judged (CI)
-  --only LIST    run only these scenarios (1-9)
+  --only LIST    run only these scenarios (1-10)
   --python PATH  Python for the SDK scenarios (default python3)
   --no-install   do not pip-install ascend-ai-sdk==2.7.1 when it is missing";
 
@@ -25,9 +25,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("--serve-child") => {
-            return child(args.get(1).map(PathBuf::from).map_or_else(
-                || Err("--serve-child DB".to_owned()),
-                |db| ascend_bench::server::serve_child(&db).map_err(|e| e.to_string()),
+            let parsed = (|| {
+                let db = args.get(1)?.clone();
+                let dir = PathBuf::from(args.get(2)?);
+                let keys = args.get(3).is_none_or(|k| k != "--no-keys");
+                Some((db, dir, keys))
+            })();
+            return child(parsed.map_or_else(
+                || Err("--serve-child DB DIR [--no-keys]".to_owned()),
+                |(db, dir, keys)| {
+                    ascend_bench::server::serve_child(&db, &dir, keys).map_err(|e| e.to_string())
+                },
             ));
         }
         Some("--rss-child") => {
@@ -72,10 +80,10 @@ fn main() -> ExitCode {
                     .map(|s| s.trim().parse::<u8>())
                     .collect::<Result<Vec<_>, _>>()
             }) {
-                Some(Ok(list)) if list.iter().all(|n| (1..=9).contains(n)) => {
+                Some(Ok(list)) if list.iter().all(|n| (1..=10).contains(n)) => {
                     opts.only = Some(list)
                 }
-                _ => return usage("--only needs a list of scenario numbers 1-9"),
+                _ => return usage("--only needs a list of scenario numbers 1-10"),
             },
             "--python" => match it.next() {
                 Some(v) => opts.python = v,

@@ -51,7 +51,7 @@ impl Verdict {
 /// One line of the results table.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// Scenario number (1–8 as in the issue).
+    /// Scenario number (1–10 as in the issues).
     pub scenario: u8,
     /// What was measured.
     pub what: String,

@@ -1,9 +1,10 @@
 //! The server under test for the HTTP scenarios (3–6, and the HTTP part of 8).
 //!
 //! By default it runs in a **child process** — the harness binary re-executed as
-//! `ascend-bench --serve-child DB`, which does exactly what `ascend serve` does
+//! `ascend-bench --serve-child DB DIR [--no-keys]`, which does exactly what `ascend serve` does
 //! (`ascend_server::start` on a multi-thread runtime, `info` logging to stderr) on
-//! `127.0.0.1:0` with a fresh SQLite file — so the clients measured (our runtime in the harness
+//! `127.0.0.1:0` with a fresh SQLite file (or, for scenario 10, a PostgreSQL URL: several such
+//! children are replicas of one database) — so the clients measured (our runtime in the harness
 //! process, the Python SDK in its own process) never share a process with it, and its peak RSS
 //! can be read from `/proc/<pid>/status`. Without a harness executable (library use), the server
 //! runs inside the harness process instead.
@@ -59,17 +60,35 @@ impl ServerUnderTest {
     /// Start a server on a fresh database in `dir`: in a child process when `exe` is given.
     pub async fn start(exe: Option<&Path>, dir: &Path) -> Result<Self> {
         let db = dir.join("server.db");
+        Self::start_on(exe, &db.to_string_lossy(), dir, "server", true).await
+    }
+
+    /// Start a server on `db` — a SQLite file, or a `postgres://` URL (a replica of the
+    /// database: several may run on one) — logging to `dir/<name>.log`: in a child process when
+    /// `exe` is given. With `keys`, the endpoint carries the admin (operator) key created on the
+    /// first start and agent and reviewer keys of the default organisation; without, only its
+    /// URL and organisation id (the keys are empty: a later replica's keys come from the
+    /// first).
+    pub async fn start_on(
+        exe: Option<&Path>,
+        db: &str,
+        dir: &Path,
+        name: &str,
+        keys: bool,
+    ) -> Result<Self> {
         match exe {
             Some(exe) => {
                 let exe = exe.to_owned();
-                let log = dir.join("server.log");
-                tokio::task::spawn_blocking(move || spawn_child(&exe, &db, &log))
+                let log = dir.join(format!("{name}.log"));
+                let db = db.to_owned();
+                let dir = dir.to_owned();
+                tokio::task::spawn_blocking(move || spawn_child(&exe, &db, &dir, &log, keys))
                     .await
                     .map_err(|e| Error::Scenario(format!("spawn task: {e}")))?
             }
             None => {
-                let server = ascend_server::start(config(&db)).await?;
-                let endpoint = endpoint_of(&server).await?;
+                let server = ascend_server::start(config(db, dir)).await?;
+                let endpoint = endpoint_of(&server, keys).await?;
                 Ok(ServerUnderTest::InProcess {
                     server: Box::new(server),
                     endpoint,
@@ -136,18 +155,31 @@ impl ServerUnderTest {
     }
 }
 
-fn config(db: &Path) -> ServerConfig {
-    ServerConfig {
+/// The configuration of a server under test on `db` (a SQLite file or a `postgres://` URL).
+/// `dir` is scratch space: a PostgreSQL server's unused SQLite path points there.
+fn config(db: &str, dir: &Path) -> ServerConfig {
+    let mut config = ServerConfig {
         bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        db_path: db.to_owned(),
+        db_path: dir.join("unused.db"),
         // Load from one key far above the default request rates; the limits are not measured.
         org_rate: 0.0,
         agent_rate: 0.0,
         ..ServerConfig::default()
-    }
+    };
+    config.set_db(db);
+    config
 }
 
-async fn endpoint_of(server: &RunningServer) -> Result<Endpoint> {
+async fn endpoint_of(server: &RunningServer, keys: bool) -> Result<Endpoint> {
+    if !keys {
+        return Ok(Endpoint {
+            base_url: server.base_url(),
+            admin_key: String::new(),
+            agent_key: String::new(),
+            reviewer_key: String::new(),
+            org_id: server.org_id("default").await?,
+        });
+    }
     let admin_key = match server.admin_key() {
         Some(k) => k.to_owned(),
         None => server.create_api_key("default", Role::Admin, None).await?,
@@ -163,11 +195,21 @@ async fn endpoint_of(server: &RunningServer) -> Result<Endpoint> {
     })
 }
 
-fn spawn_child(exe: &Path, db: &Path, log: &Path) -> Result<ServerUnderTest> {
+fn spawn_child(
+    exe: &Path,
+    db: &str,
+    dir: &Path,
+    log: &Path,
+    keys: bool,
+) -> Result<ServerUnderTest> {
     let log_file = std::fs::File::create(log)?;
-    let mut child = Command::new(exe)
-        .arg("--serve-child")
-        .arg(db)
+    let mut command = Command::new(exe);
+    command.arg("--serve-child").arg(db).arg(dir);
+    if !keys {
+        command.arg("--no-keys");
+    }
+    let mut child = command
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
@@ -204,9 +246,10 @@ fn spawn_child(exe: &Path, db: &Path, log: &Path) -> Result<ServerUnderTest> {
     })
 }
 
-/// The child side of [`ServerUnderTest`]: what `ascend serve` does, plus printing the endpoint
-/// (one JSON line on stdout), until stdin closes.
-pub fn serve_child(db: &Path) -> Result<()> {
+/// The child side of [`ServerUnderTest`]: what `ascend serve` does on `db` (a SQLite file or a
+/// `postgres://` URL; `dir` is scratch space), plus printing the endpoint (one JSON line on
+/// stdout; without `keys` only its URL and organisation), until stdin closes.
+pub fn serve_child(db: &str, dir: &Path, keys: bool) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::new("info");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -216,8 +259,8 @@ pub fn serve_child(db: &Path) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = ascend_server::start(config(db)).await?;
-        let endpoint = endpoint_of(&server).await?;
+        let server = ascend_server::start(config(db, dir)).await?;
+        let endpoint = endpoint_of(&server, keys).await?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", serde_json::to_string(&endpoint)?)?;

@@ -1,7 +1,9 @@
 //! The harness's smoke mode, in process, under `cargo test`: every scenario runs with tiny counts
-//! (nothing is judged) and the report has a row for each of the nine scenarios, none of which
-//! failed to run (scenario 9, a scratch build of the runtime's dependencies, is skipped there). The Python SDK scenario runs when `import ascend` works (CI installs the SDK)
-//! and is reported as skipped otherwise.
+//! (nothing is judged) and the report has a row for each of the ten scenarios, none of which
+//! failed to run (scenario 9, a scratch build of the runtime's dependencies, is skipped there).
+//! The Python SDK scenario runs when `import ascend` works (CI installs the SDK) and is reported
+//! as skipped otherwise; the PostgreSQL part of scenario 10 runs when PostgreSQL is installed
+//! (or `ASCEND_PG_URL` is set) and is reported as skipped otherwise.
 
 use ascend_bench::{Options, Verdict, run};
 
@@ -16,7 +18,7 @@ fn smoke_mode_produces_every_scenario_row() {
     };
     let report = run(&opts).expect("the smoke run completes");
 
-    for n in 1..=9u8 {
+    for n in 1..=10u8 {
         let rows: Vec<_> = report.rows().filter(|r| r.scenario == n).collect();
         assert!(!rows.is_empty(), "no row for scenario {n}");
         for r in rows {
@@ -31,8 +33,12 @@ fn smoke_mode_produces_every_scenario_row() {
             );
             if let Verdict::Skipped(why) = &r.verdict {
                 assert!(
-                    n == 4 || n == 9 || (n == 5 && r.what.contains("Python")),
-                    "only the Python SDK may be skipped, scenario {n} was: {why}"
+                    n == 4
+                        || n == 9
+                        || (n == 5 && r.what.contains("Python"))
+                        || (n == 10 && why.contains("PostgreSQL not available")),
+                    "only the Python SDK, scenario 9 and PostgreSQL may be skipped, scenario {n} \
+                     was: {why}"
                 );
             }
         }
@@ -44,7 +50,7 @@ fn smoke_mode_produces_every_scenario_row() {
         md.contains("| # | measured | value | target | result |"),
         "{md}"
     );
-    for n in 1..=8 {
+    for n in 1..=10 {
         assert!(
             md.lines().any(|l| l.starts_with(&format!("| {n} | "))),
             "the table has no row for scenario {n}:\n{md}"

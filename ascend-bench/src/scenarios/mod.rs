@@ -1,4 +1,4 @@
-//! The nine scenarios, the counts each one uses ([`Plan`]), and what they share ([`Ctx`]).
+//! The ten scenarios, the counts each one uses ([`Plan`]), and what they share ([`Ctx`]).
 
 pub mod approval;
 pub mod audit;
@@ -9,6 +9,7 @@ pub mod http_load;
 pub mod kill_switch;
 pub mod memory;
 pub mod python_sdk;
+pub mod replicas;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,6 +67,19 @@ pub struct Plan {
     pub verify_repeats: usize,
     /// Scenario 8: decisions through the in-process pipeline.
     pub rss_decisions: usize,
+    /// Scenario 10: (concurrency, decisions per repeat — the least, with `replica_seconds`) of
+    /// each configuration.
+    pub replica_levels: Vec<(usize, usize)>,
+    /// Scenario 10: size each repeat to about this many seconds at the rate the warm-up showed
+    /// (the rates differ five-fold between SQLite and PostgreSQL); fixed counts when None.
+    pub replica_seconds: Option<f64>,
+    /// Scenario 10: repeats per point.
+    pub replica_repeats: usize,
+    /// Scenario 10: warm-up decisions before each point (at least 4 per task).
+    pub replica_warmup: usize,
+    /// Scenario 10: decisions per repeat of each organisation variant (the least, with
+    /// `replica_seconds`).
+    pub org_requests: usize,
 }
 
 impl Plan {
@@ -94,6 +108,11 @@ impl Plan {
                 audit_entries: 2_000,
                 verify_repeats: 1,
                 rss_decisions: 1_000,
+                replica_levels: vec![(16, 64), (64, 128)],
+                replica_seconds: None,
+                replica_repeats: 1,
+                replica_warmup: 10,
+                org_requests: 128,
             }
         } else {
             Plan {
@@ -118,6 +137,11 @@ impl Plan {
                 audit_entries: 1_000_000,
                 verify_repeats: 3,
                 rss_decisions: 1_000_000,
+                replica_levels: vec![(16, 300), (64, 300)],
+                replica_seconds: Some(2.0),
+                replica_repeats: 3,
+                replica_warmup: 300,
+                org_requests: 300,
             }
         }
     }
@@ -241,6 +265,7 @@ pub async fn run_one(n: u8, ctx: &mut Ctx) -> Result<ScenarioReport> {
         7 => audit::run(ctx).await,
         8 => memory::run(ctx).await,
         9 => compile_cost::run(ctx).await,
+        10 => replicas::run(ctx).await,
         _ => fail(format!("no scenario {n}")),
     }
 }
